@@ -1,0 +1,1 @@
+//! Bounded IPv4 and IPv6 fragment reassembly.

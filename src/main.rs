@@ -1,0 +1,2 @@
+//! The `taprec` command line.
+fn main() {}

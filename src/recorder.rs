@@ -1,0 +1,1 @@
+//! The recorder: frames in, recordings out.

@@ -1,0 +1,8 @@
+//! SIP messages and SDP bodies: a tolerant, zero-copy scanner of the few
+//! fields a passive recorder needs, and a line reader for SDP.
+
+pub mod message;
+pub mod sdp;
+
+pub use message::{CSeq, Message, Method, NameAddr, SipError, StartLine};
+pub use sdp::SessionDescription;
