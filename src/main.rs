@@ -1,2 +1,312 @@
-//! The `taprec` command line.
-fn main() {}
+//! The `taprec` command line: parse arguments, load the config, run a loop.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taprec::capture::file::FileReader;
+use taprec::config::{Config, OutputFormat};
+use taprec::recorder::{Outcome, Recorder, RecorderStats};
+use taprec::spool::Spool;
+
+/// Passive SIP/RTP call recorder: one stereo WAV per call (local party left,
+/// remote party right) plus metadata, from a tap or from capture files.
+#[derive(Debug, Parser)]
+#[command(name = "taprec", version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter (e.g. `info`, `taprec=debug`); RUST_LOG also works.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Record the calls in pcap/pcapng files into the spool.
+    Replay(ReplayArgs),
+    /// Write a synthetic capture of SIP calls whose parties send distinct tones.
+    Synth(taprec::synth::SynthArgs),
+}
+
+/// `taprec replay`: every config key can be overridden here.
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// Configuration file (TOML); see config/taprec.toml.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Local network (CIDR), repeatable; replaces `local_networks`.
+    #[arg(long = "local-net", value_name = "CIDR")]
+    local_nets: Vec<IpNet>,
+    /// Spool directory (`spool.dir`).
+    #[arg(long)]
+    spool: Option<PathBuf>,
+    /// WAV sample format (`recording.format`).
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
+    /// Seconds without RTP or SIP that end a call (`recording.rtp_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    rtp_timeout: Option<u64>,
+    /// Maximum call length in seconds (`recording.max_duration_secs`).
+    #[arg(long, value_name = "SECS")]
+    max_duration: Option<u64>,
+    /// Seconds an unanswered INVITE is kept (`recording.unanswered_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    unanswered_timeout: Option<u64>,
+    /// Mark recordings as preserved (`recording.preserved`).
+    #[arg(long)]
+    preserved: bool,
+    /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
+    #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
+    users: Vec<(String, String)>,
+    /// Dialogs tracked at once (`limits.max_calls`).
+    #[arg(long, value_name = "N")]
+    max_calls: Option<usize>,
+    /// Largest SIP message accepted (`limits.max_sip_message_bytes`).
+    #[arg(long, value_name = "BYTES")]
+    max_sip_message_bytes: Option<usize>,
+    /// Fragmented datagrams reassembled at once (`limits.max_fragmented_datagrams`).
+    #[arg(long, value_name = "N")]
+    max_fragmented_datagrams: Option<usize>,
+    /// Seconds a partial fragmented datagram is kept (`limits.fragment_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    fragment_timeout: Option<u64>,
+    /// Only record into the spool; do not upload (uploading is not built yet,
+    /// so this is what replay always does for now).
+    #[arg(long)]
+    no_upload: bool,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// Capture files, replayed in order as one stream.
+    #[arg(required = true, value_name = "PCAP")]
+    pcaps: Vec<PathBuf>,
+}
+
+fn parse_user(s: &str) -> Result<(String, String), String> {
+    let (number, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NUMBER=NAME, got {s:?}"))?;
+    if number.is_empty() || name.is_empty() {
+        return Err(format!("expected NUMBER=NAME, got {s:?}"));
+    }
+    Ok((number.to_string(), name.to_string()))
+}
+
+impl ReplayArgs {
+    fn config(&self) -> Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if !self.local_nets.is_empty() {
+            config.local_networks = self.local_nets.clone();
+        }
+        if let Some(dir) = &self.spool {
+            config.spool.dir = dir.clone();
+        }
+        if let Some(format) = self.format {
+            config.recording.format = format;
+        }
+        if let Some(v) = self.rtp_timeout {
+            config.recording.rtp_timeout_secs = v;
+        }
+        if let Some(v) = self.max_duration {
+            config.recording.max_duration_secs = v;
+        }
+        if let Some(v) = self.unanswered_timeout {
+            config.recording.unanswered_timeout_secs = v;
+        }
+        if self.preserved {
+            config.recording.preserved = true;
+        }
+        for (number, name) in &self.users {
+            config.users.insert(number.clone(), name.clone());
+        }
+        if let Some(v) = self.max_calls {
+            config.limits.max_calls = v;
+        }
+        if let Some(v) = self.max_sip_message_bytes {
+            config.limits.max_sip_message_bytes = v;
+        }
+        if let Some(v) = self.max_fragmented_datagrams {
+            config.limits.max_fragmented_datagrams = v;
+        }
+        if let Some(v) = self.fragment_timeout {
+            config.limits.fragment_timeout_secs = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let result = match &cli.command {
+        Command::Replay(args) => replay(args),
+        Command::Synth(args) => taprec::synth::run(args).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("taprec: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn replay(args: &ReplayArgs) -> Result<ExitCode> {
+    let config = args.config()?;
+    let spool = Spool::open(&config.spool.dir)
+        .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?;
+    let mut recorder = Recorder::new(&config, spool.clone());
+    let mut capture_errors = Vec::new();
+    let mut frames = 0u64;
+    for path in &args.pcaps {
+        let mut reader =
+            FileReader::open(path).with_context(|| format!("cannot replay {}", path.display()))?;
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => recorder.handle_frame(&frame),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "capture file damaged; continuing with what was read");
+                    capture_errors.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        frames += reader.frames_read();
+    }
+    recorder.finish();
+    let outcomes = recorder.take_outcomes();
+    let stats = recorder.stats();
+    print_summary(&outcomes, &stats, &spool, frames, &capture_errors);
+    if let Some(path) = &args.summary_json {
+        let summary = summary_json(&outcomes, &stats, &spool, frames, &capture_errors);
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if stats.store_errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn decode_errors(stats: &RecorderStats) -> u64 {
+    stats.decode.truncated + stats.decode.malformed
+}
+
+fn print_summary(
+    outcomes: &[Outcome],
+    stats: &RecorderStats,
+    spool: &Spool,
+    frames: u64,
+    capture_errors: &[String],
+) {
+    println!(
+        "calls seen {}, recorded {}, not recorded {}",
+        stats.calls_seen, stats.recorded, stats.skipped
+    );
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Recorded {
+                call_id,
+                id,
+                metadata,
+            } => println!(
+                "  recorded  {call_id}: {} ({}, direction {}, local {} remote {})",
+                spool.ready_wav(id).display(),
+                metadata.duration,
+                metadata.direction,
+                metadata.local_party.phone_number,
+                metadata.remote_party.phone_number
+            ),
+            Outcome::Skipped { call_id, reason } => println!("  skipped   {call_id}: {reason}"),
+        }
+    }
+    let d = &stats.decode;
+    println!(
+        "frames {frames}; SIP messages {} (unparsable {}); RTP packets {} (before answer {}, malformed {}), RTCP {}, unmatched UDP {}",
+        stats.sip_messages, stats.sip_errors, stats.rtp_packets, stats.rtp_before_answer, stats.rtp_malformed, stats.rtcp, stats.unmatched
+    );
+    println!(
+        "decode errors {} (truncated {}, malformed {}), unsupported protocols {}, fragments {} (reassembled {}, dropped {})",
+        decode_errors(stats), d.truncated, d.malformed, d.unsupported, d.fragments, d.reassembled, d.fragments_dropped
+    );
+    if stats.calls_refused > 0 || stats.store_errors > 0 {
+        println!(
+            "calls refused (table full) {}, recordings lost to spool errors {}",
+            stats.calls_refused, stats.store_errors
+        );
+    }
+    for e in capture_errors {
+        println!("capture error: {e}");
+    }
+}
+
+fn summary_json(
+    outcomes: &[Outcome],
+    stats: &RecorderStats,
+    spool: &Spool,
+    frames: u64,
+    capture_errors: &[String],
+) -> serde_json::Value {
+    let mut recordings = Vec::new();
+    let mut skipped = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Recorded {
+                call_id,
+                id,
+                metadata,
+            } => recordings.push(serde_json::json!({
+                "id": id,
+                "call_id": call_id,
+                "wav": spool.ready_wav(id),
+                "json": spool.ready_json(id),
+                "metadata": metadata,
+            })),
+            Outcome::Skipped { call_id, reason } => {
+                skipped.push(serde_json::json!({ "call_id": call_id, "reason": reason }))
+            }
+        }
+    }
+    serde_json::json!({
+        "calls_seen": stats.calls_seen,
+        "recorded": stats.recorded,
+        "skipped": skipped,
+        "recordings": recordings,
+        "frames": frames,
+        "decode_errors": decode_errors(stats),
+        "sip_messages": stats.sip_messages,
+        "sip_errors": stats.sip_errors,
+        "rtp_packets": stats.rtp_packets,
+        "unmatched": stats.unmatched,
+        "capture_errors": capture_errors,
+    })
+}

@@ -1,1 +1,744 @@
 //! The recorder: frames in, recordings out.
+//!
+//! [`Recorder::handle_frame`] decodes a frame, feeds SIP to the call's
+//! [`Dialog`] and RTP to the call's [`Timeline`]; timers (RTP inactivity,
+//! maximum duration, unanswered INVITEs) run on the capture clock, checked
+//! once per second of capture time. Finished recordings go to a [`Store`]
+//! (the spool in production, memory in tests); every call's fate is reported
+//! as an [`Outcome`].
+
+use crate::call::dialog::{Dialog, DialogEvent, EndReason, PayloadKind, Role, State};
+use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
+use crate::call::parties::{self, Direction};
+use crate::call::MediaIndex;
+use crate::capture::Frame;
+use crate::config::{Config, OutputFormat};
+use crate::decode::rtp::{is_rtcp, RtpPacket};
+use crate::decode::{Datagram, DecodeStats, Decoded, Decoder, FragmentLimits, Transport};
+use crate::media::timeline::{Skipped, Timeline, TimelineLimits};
+use crate::media::wav::WavWriter;
+use crate::media::{Channel, Law, SampleFormat};
+use crate::sip::message::{looks_like_sip, Message};
+use crate::sip::sdp::{MediaProtocol, SessionDescription};
+use crate::Timestamp;
+use rustc_hash::FxHashMap;
+use std::io::{self, BufWriter, Seek, Write};
+use std::net::SocketAddr;
+
+/// Where recordings are written: the spool, or memory in tests.
+pub trait Store {
+    /// The byte sink a recording's WAV is written to.
+    type Output: Write + Seek;
+    /// Creates the sink for a new recording `id` (unique).
+    fn create(&mut self, id: &str) -> io::Result<Self::Output>;
+    /// Makes a finished recording durable and visible with its metadata.
+    fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()>;
+    /// Throws away a recording that will not be finished.
+    fn discard(&mut self, id: &str, wav: Self::Output);
+}
+
+/// What became of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A recording was committed to the store.
+    Recorded {
+        /// The SIP Call-ID.
+        call_id: String,
+        /// The recording id in the store.
+        id: String,
+        /// Its metadata.
+        metadata: Box<Metadata>,
+    },
+    /// The call produced no recording.
+    Skipped {
+        /// The SIP Call-ID.
+        call_id: String,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// Counters of the whole recorder.
+#[derive(Debug, Clone, Default)]
+pub struct RecorderStats {
+    /// Decoder counters (frames, errors, fragments).
+    pub decode: DecodeStats,
+    /// SIP messages parsed.
+    pub sip_messages: u64,
+    /// Payloads that looked like SIP but did not parse, or were too large.
+    pub sip_errors: u64,
+    /// RTP packets matched to a call.
+    pub rtp_packets: u64,
+    /// Matched RTP packets seen before the call was answered.
+    pub rtp_before_answer: u64,
+    /// UDP payloads that matched no call (and were not SIP).
+    pub unmatched: u64,
+    /// RTCP packets (ignored).
+    pub rtcp: u64,
+    /// Payloads on a media address that are not valid RTP.
+    pub rtp_malformed: u64,
+    /// INVITE dialogs seen.
+    pub calls_seen: u64,
+    /// Recordings committed.
+    pub recorded: u64,
+    /// Calls that produced no recording.
+    pub skipped: u64,
+    /// New calls refused because the call table was full.
+    pub calls_refused: u64,
+    /// Recordings lost to store (disk) errors.
+    pub store_errors: u64,
+}
+
+/// Symmetric-RTP and SDP addresses kept per call at most.
+const MAX_MEDIA_ADDRS: usize = 16;
+/// How long an ended Call-ID is remembered, so late retransmissions do not
+/// start a new call.
+const TOMBSTONE_NANOS: i64 = 32_000_000_000;
+/// Timers are checked once per this much capture time.
+const SWEEP_NANOS: i64 = 1_000_000_000;
+
+struct Recording<W: Write + Seek> {
+    id: String,
+    timeline: Timeline,
+    writer: WavWriter<BufWriter<W>>,
+    format: SampleFormat,
+    local: Role,
+    direction: Direction,
+    other_codec: Option<String>,
+    failed: Option<String>,
+}
+
+struct CallSlot<W: Write + Seek> {
+    dialog: Dialog,
+    recording: Option<Recording<W>>,
+    /// Why the call cannot be recorded, when it cannot.
+    unrecordable: Option<String>,
+    media_addrs: Vec<SocketAddr>,
+    payloads: [PayloadKind; 128],
+}
+
+/// The call-tracking and recording core; see the module doc.
+pub struct Recorder<S: Store> {
+    decoder: Decoder,
+    core: Core<S>,
+}
+
+struct Core<S: Store> {
+    config: Config,
+    store: S,
+    slots: Vec<Option<CallSlot<S::Output>>>,
+    free: Vec<u32>,
+    by_call_id: FxHashMap<String, u32>,
+    index: MediaIndex,
+    tombstones: FxHashMap<String, Timestamp>,
+    clock: Option<Timestamp>,
+    next_sweep: Timestamp,
+    stats: RecorderStats,
+    outcomes: Vec<Outcome>,
+    events: Vec<DialogEvent>,
+    limits: TimelineLimits,
+    ids: u64,
+}
+
+impl<S: Store> Recorder<S> {
+    /// A recorder writing finished recordings to `store`.
+    pub fn new(config: &Config, store: S) -> Self {
+        let limits = FragmentLimits {
+            max_datagrams: config.limits.max_fragmented_datagrams,
+            timeout_nanos: (config.limits.fragment_timeout_secs as i64)
+                .saturating_mul(1_000_000_000),
+            ..FragmentLimits::default()
+        };
+        Recorder {
+            decoder: Decoder::new(limits),
+            core: Core {
+                config: config.clone(),
+                store,
+                slots: Vec::new(),
+                free: Vec::new(),
+                by_call_id: FxHashMap::default(),
+                index: MediaIndex::new(),
+                tombstones: FxHashMap::default(),
+                clock: None,
+                next_sweep: Timestamp(i64::MIN),
+                stats: RecorderStats::default(),
+                outcomes: Vec::new(),
+                events: Vec::new(),
+                limits: TimelineLimits::default(),
+                ids: 0,
+            },
+        }
+    }
+
+    /// Handles one captured frame.
+    pub fn handle_frame(&mut self, frame: &Frame<'_>) {
+        match self.decoder.decode(frame.ts, frame.link, frame.data) {
+            Ok(Decoded::Datagram(datagram)) => self.core.handle_datagram(frame.ts, &datagram),
+            Ok(Decoded::FragmentHeld | Decoded::Ignored) | Err(_) => self.core.tick(frame.ts),
+        }
+    }
+
+    /// Runs the timers as of capture time `now` (for live capture when no
+    /// packets arrive).
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.core.tick(now);
+    }
+
+    /// End of input: finalizes every call still open (recordings are flagged
+    /// as truncated by the end of the capture).
+    pub fn finish(&mut self) {
+        self.core.finish_all();
+    }
+
+    /// Takes the outcomes reported since the last call.
+    pub fn take_outcomes(&mut self) -> Vec<Outcome> {
+        std::mem::take(&mut self.core.outcomes)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RecorderStats {
+        let mut stats = self.core.stats.clone();
+        stats.decode = self.decoder.stats().clone();
+        stats
+    }
+
+    /// Calls being tracked now.
+    pub fn active_calls(&self) -> usize {
+        self.core.by_call_id.len()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.core.store
+    }
+}
+
+impl<S: Store> Core<S> {
+    fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
+        self.tick(now);
+        if datagram.transport != Transport::Udp {
+            return;
+        }
+        let payload = datagram.payload;
+        match payload.first() {
+            // RTP and RTCP start with version 2; SIP starts with a letter.
+            Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
+            Some(_) if looks_like_sip(payload) => self.handle_sip(now, datagram),
+            _ => self.stats.unmatched += 1,
+        }
+    }
+
+    fn handle_media(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
+        let Some(found) = self.index.lookup(datagram.src, datagram.dst) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        if is_rtcp(datagram.payload) {
+            self.stats.rtcp += 1;
+            return;
+        }
+        let Ok(rtp) = RtpPacket::parse(datagram.payload) else {
+            self.stats.rtp_malformed += 1;
+            return;
+        };
+        let Some(Some(slot)) = self.slots.get_mut(found.slot as usize) else {
+            return;
+        };
+        // Symmetric RTP: the source of packets sent to a party's announced
+        // address is where the other party really sends from (NAT).
+        if found.by_destination
+            && datagram.src != datagram.dst
+            && slot.media_addrs.len() < MAX_MEDIA_ADDRS
+            && self.index.learn(datagram.src, found.slot, found.sender)
+        {
+            slot.media_addrs.push(datagram.src);
+        }
+        slot.dialog.last_activity = now;
+        let Some(rec) = slot.recording.as_mut() else {
+            self.stats.rtp_before_answer += 1;
+            return;
+        };
+        self.stats.rtp_packets += 1;
+        if rec.failed.is_some() {
+            return;
+        }
+        let channel = if found.sender == rec.local {
+            Channel::Left
+        } else {
+            Channel::Right
+        };
+        let kind = slot.payloads[usize::from(rtp.payload_type & 0x7F)];
+        match kind {
+            PayloadKind::G711(law) => {
+                if let Err(e) = rec.timeline.place(
+                    channel,
+                    now,
+                    rtp.ssrc,
+                    rtp.sequence,
+                    rtp.timestamp,
+                    law,
+                    rtp.payload,
+                    &mut rec.writer,
+                ) {
+                    rec.failed = Some(e.to_string());
+                }
+            }
+            PayloadKind::TelephoneEvent => rec.timeline.skip(channel, Skipped::TelephoneEvent),
+            PayloadKind::ComfortNoise => rec.timeline.skip(channel, Skipped::ComfortNoise),
+            PayloadKind::Other => {
+                rec.timeline.skip(channel, Skipped::OtherCodec);
+                if rec.other_codec.is_none() {
+                    let name = slot
+                        .dialog
+                        .parties
+                        .iter()
+                        .filter_map(|p| p.media.as_ref())
+                        .flat_map(|m| m.payloads.iter())
+                        .find(|(pt, _, _)| *pt == rtp.payload_type)
+                        .map_or_else(
+                            || format!("payload type {}", rtp.payload_type),
+                            |(_, _, n)| n.clone(),
+                        );
+                    rec.other_codec = Some(name);
+                }
+            }
+        }
+    }
+
+    fn handle_sip(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
+        if datagram.payload.len() > self.config.limits.max_sip_message_bytes {
+            self.stats.sip_errors += 1;
+            return;
+        }
+        let Ok((msg, _)) = Message::parse(datagram.payload) else {
+            self.stats.sip_errors += 1;
+            return;
+        };
+        self.stats.sip_messages += 1;
+        let Some(call_id) = msg.call_id() else {
+            self.stats.sip_errors += 1;
+            return;
+        };
+        let slot_id = match self.by_call_id.get(call_id) {
+            Some(&id) => id,
+            None => {
+                if self.tombstones.contains_key(call_id) {
+                    return;
+                }
+                let Some(dialog) = Dialog::from_invite(now, datagram.src, datagram.dst, &msg)
+                else {
+                    return;
+                };
+                match self.insert(dialog) {
+                    Some(id) => id,
+                    None => return,
+                }
+            }
+        };
+        let sdp = msg.sdp_body().map(SessionDescription::parse);
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        if let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) {
+            slot.dialog
+                .handle_message(now, datagram.src, &msg, sdp.as_ref(), &mut events);
+        }
+        for &event in &events {
+            match event {
+                DialogEvent::MediaChanged(role) => self.media_changed(slot_id, role),
+                DialogEvent::Answered => self.start_recording(slot_id, now),
+                DialogEvent::Ended(reason) => self.finalize(slot_id, now, reason),
+            }
+        }
+        self.events = events;
+    }
+
+    fn insert(&mut self, dialog: Dialog) -> Option<u32> {
+        if self.by_call_id.len() >= self.config.limits.max_calls {
+            self.stats.calls_refused += 1;
+            return None;
+        }
+        self.stats.calls_seen += 1;
+        let call_id = dialog.call_id.clone();
+        let slot = CallSlot {
+            dialog,
+            recording: None,
+            unrecordable: None,
+            media_addrs: Vec::new(),
+            payloads: static_payloads(),
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(slot);
+                id
+            }
+            None => {
+                self.slots.push(Some(slot));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_call_id.insert(call_id, id);
+        Some(id)
+    }
+
+    fn media_changed(&mut self, slot_id: u32, role: Role) {
+        let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
+            return;
+        };
+        let mut payloads = static_payloads();
+        for party in &slot.dialog.parties {
+            if let Some(media) = &party.media {
+                for &(pt, kind, _) in &media.payloads {
+                    if let Some(entry) = payloads.get_mut(usize::from(pt)) {
+                        *entry = kind;
+                    }
+                }
+            }
+        }
+        slot.payloads = payloads;
+        let Some(addr) = slot.dialog.party(role).media.as_ref().and_then(|m| m.addr) else {
+            return;
+        };
+        self.index.announce(addr, slot_id, role);
+        if !slot.media_addrs.contains(&addr) {
+            if slot.media_addrs.len() >= MAX_MEDIA_ADDRS {
+                let old = slot.media_addrs.remove(0);
+                self.index.remove_if_owned(&old, slot_id);
+            }
+            slot.media_addrs.push(addr);
+        }
+    }
+
+    fn start_recording(&mut self, slot_id: u32, now: Timestamp) {
+        let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
+            return;
+        };
+        let dialog = &slot.dialog;
+        let specs: Vec<_> = [Role::Callee, Role::Caller]
+            .iter()
+            .filter_map(|&r| dialog.party(r).media.as_ref())
+            .collect();
+        if specs.is_empty() {
+            slot.unrecordable =
+                Some("no SDP seen for the call: its media cannot be located".into());
+            return;
+        }
+        if specs.iter().any(|m| m.protocol == MediaProtocol::Srtp) {
+            slot.unrecordable = Some("encrypted media (SRTP) cannot be recorded".into());
+            return;
+        }
+        let Some(law) = specs.iter().find_map(|m| m.first_g711()) else {
+            let codec = specs
+                .iter()
+                .find_map(|m| m.first_codec())
+                .unwrap_or("none")
+                .to_string();
+            slot.unrecordable = Some(format!(
+                "codec {codec} is not supported (only PCMU and PCMA are recorded)"
+            ));
+            return;
+        };
+        let sides = parties::sides(dialog, &self.config);
+        let format = match self.config.recording.format {
+            OutputFormat::G711 => SampleFormat::G711(law),
+            OutputFormat::Pcm16 => SampleFormat::Pcm16,
+        };
+        self.ids += 1;
+        let id = recording_id(dialog, now, self.ids);
+        let writer = self
+            .store
+            .create(&id)
+            .and_then(|out| WavWriter::new(BufWriter::with_capacity(16 * 1024, out), format, 2));
+        match writer {
+            Ok(writer) => {
+                slot.recording = Some(Recording {
+                    id,
+                    timeline: Timeline::new(now, format, self.limits),
+                    writer,
+                    format,
+                    local: sides.local,
+                    direction: sides.direction,
+                    other_codec: None,
+                    failed: None,
+                });
+            }
+            Err(e) => {
+                self.stats.store_errors += 1;
+                tracing::error!(call_id = %dialog.call_id, error = %e, "cannot create recording");
+                slot.unrecordable = Some(format!("cannot write to the spool: {e}"));
+            }
+        }
+    }
+
+    /// Runs the timers when a second of capture time has passed.
+    fn tick(&mut self, now: Timestamp) {
+        let clock = match self.clock {
+            Some(c) if c >= now => return,
+            _ => now,
+        };
+        self.clock = Some(clock);
+        if clock < self.next_sweep {
+            return;
+        }
+        self.next_sweep = clock.add_nanos(SWEEP_NANOS);
+        self.sweep(clock);
+    }
+
+    fn sweep(&mut self, now: Timestamp) {
+        let rtp_timeout = secs(self.config.recording.rtp_timeout_secs);
+        let max_duration = secs(self.config.recording.max_duration_secs);
+        let unanswered = secs(self.config.recording.unanswered_timeout_secs);
+        let mut due = Vec::new();
+        for (id, slot) in self.slots.iter_mut().enumerate() {
+            let Some(slot) = slot else { continue };
+            let dialog = &slot.dialog;
+            let idle = now.nanos_since(dialog.last_activity);
+            match dialog.answer_time {
+                Some(answer) => {
+                    if now.nanos_since(answer) >= max_duration {
+                        due.push((
+                            id as u32,
+                            answer.add_nanos(max_duration),
+                            EndReason::MaxDuration,
+                        ));
+                    } else if idle >= rtp_timeout {
+                        due.push((id as u32, dialog.last_activity, EndReason::Inactivity));
+                    } else if let Some(rec) = slot.recording.as_mut() {
+                        if rec.failed.is_none() {
+                            if let Err(e) = rec.timeline.advance(now, &mut rec.writer) {
+                                rec.failed = Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+                None if idle >= unanswered => {
+                    due.push((id as u32, dialog.last_activity, EndReason::Inactivity));
+                }
+                None => {}
+            }
+        }
+        for (id, end, reason) in due {
+            self.finalize(id, end, reason);
+        }
+        self.tombstones
+            .retain(|_, &mut ended| now.nanos_since(ended) < TOMBSTONE_NANOS);
+    }
+
+    fn finish_all(&mut self) {
+        for id in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get(id) {
+                let end = slot.dialog.last_activity;
+                self.finalize(id as u32, end, EndReason::EndOfInput);
+            }
+        }
+    }
+
+    fn finalize(&mut self, slot_id: u32, end: Timestamp, reason: EndReason) {
+        let Some(slot) = self.slots.get_mut(slot_id as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(slot_id);
+        self.by_call_id.remove(&slot.dialog.call_id);
+        for addr in &slot.media_addrs {
+            self.index.remove_if_owned(addr, slot_id);
+        }
+        self.tombstones
+            .insert(slot.dialog.call_id.clone(), self.clock.unwrap_or(end));
+        let CallSlot {
+            dialog,
+            recording,
+            unrecordable,
+            ..
+        } = slot;
+        let call_id = dialog.call_id.clone();
+        let outcome = match recording {
+            Some(rec) => self.commit(&dialog, rec, end, reason),
+            None => Outcome::Skipped {
+                call_id: call_id.clone(),
+                reason: unrecordable.unwrap_or_else(|| unanswered_reason(&dialog, reason)),
+            },
+        };
+        match &outcome {
+            Outcome::Recorded { id, metadata, .. } => {
+                self.stats.recorded += 1;
+                tracing::info!(
+                    call_id = %call_id,
+                    id = %id,
+                    direction = metadata.direction,
+                    local = %metadata.local_party.phone_number,
+                    remote = %metadata.remote_party.phone_number,
+                    duration = %metadata.duration,
+                    "recorded call"
+                );
+            }
+            Outcome::Skipped { reason, .. } => {
+                self.stats.skipped += 1;
+                tracing::info!(call_id = %call_id, %reason, "call not recorded");
+            }
+        }
+        self.outcomes.push(outcome);
+    }
+
+    fn commit(
+        &mut self,
+        dialog: &Dialog,
+        mut rec: Recording<S::Output>,
+        end: Timestamp,
+        reason: EndReason,
+    ) -> Outcome {
+        let answer = dialog.answer_time.unwrap_or(dialog.invite_time);
+        let end = end.max(answer);
+        let flushed = match rec.failed.take() {
+            Some(e) => Err(io::Error::other(e)),
+            None => rec.timeline.finish(end, &mut rec.writer),
+        };
+        let metadata = build_metadata(dialog, &rec, answer, end, reason, &self.config);
+        let Recording { id, writer, .. } = rec;
+        let committed = flushed
+            .and_then(|()| writer.finish())
+            .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
+            .and_then(|out| self.store.commit(&id, out, &metadata));
+        match committed {
+            Ok(()) => Outcome::Recorded {
+                call_id: dialog.call_id.clone(),
+                id,
+                metadata: Box::new(metadata),
+            },
+            Err(e) => {
+                self.stats.store_errors += 1;
+                tracing::error!(call_id = %dialog.call_id, id = %id, error = %e, "recording lost: cannot write it");
+                Outcome::Skipped {
+                    call_id: dialog.call_id.clone(),
+                    reason: format!("writing the recording failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s)
+        .unwrap_or(i64::MAX / 1_000_000_000)
+        .saturating_mul(1_000_000_000)
+}
+
+/// The payload-type table before any SDP: the static types of RFC 3551.
+fn static_payloads() -> [PayloadKind; 128] {
+    let mut table = [PayloadKind::Other; 128];
+    table[0] = PayloadKind::G711(Law::Ulaw);
+    table[8] = PayloadKind::G711(Law::Alaw);
+    table[13] = PayloadKind::ComfortNoise;
+    table[19] = PayloadKind::ComfortNoise;
+    table
+}
+
+fn unanswered_reason(dialog: &Dialog, reason: EndReason) -> String {
+    match &dialog.state {
+        State::Failed { code, reason } => format!("unanswered: {code} {reason}"),
+        _ if dialog.cancelled => "unanswered: cancelled by the caller".to_string(),
+        State::Ended => "ended before it was answered".to_string(),
+        _ if reason == EndReason::EndOfInput => {
+            "unanswered: no final response before the end of the capture".to_string()
+        }
+        _ => "unanswered: no final response".to_string(),
+    }
+}
+
+/// A unique, file-name-safe recording id: answer time plus a hash.
+fn recording_id(dialog: &Dialog, answer: Timestamp, serial: u64) -> String {
+    // FNV-1a 64: stable across runs and platforms.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let tag = dialog.party(Role::Callee).tag.as_deref().unwrap_or("");
+    for part in [
+        dialog.call_id.as_bytes(),
+        tag.as_bytes(),
+        &answer.nanos().to_le_bytes(),
+        &serial.to_le_bytes(),
+    ] {
+        for &b in part {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!(
+        "{}-{hash:016x}",
+        answer.to_utc().format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+fn build_metadata<W: Write + Seek>(
+    dialog: &Dialog,
+    rec: &Recording<W>,
+    answer: Timestamp,
+    end: Timestamp,
+    reason: EndReason,
+    config: &Config,
+) -> Metadata {
+    let local = rec.local;
+    let remote = local.other();
+    let mut notes = Vec::new();
+    let codec = match rec.format {
+        SampleFormat::G711(law) => format!("codec {}", law.name()),
+        SampleFormat::Pcm16 => "PCM-16 from G.711".to_string(),
+    };
+    notes.push(codec);
+    let mut loss = Vec::new();
+    for (name, channel) in [("local", Channel::Left), ("remote", Channel::Right)] {
+        let s = rec.timeline.stats(channel);
+        let total = s.packets + s.lost;
+        if total == 0 {
+            loss.push(format!("no audio from the {name} party"));
+        } else {
+            loss.push(format!(
+                "{name} packet loss {:.1}% ({} of {})",
+                s.lost as f64 * 100.0 / total as f64,
+                s.lost,
+                total
+            ));
+        }
+    }
+    notes.push(loss.join(", "));
+    let events: u64 = [Channel::Left, Channel::Right]
+        .iter()
+        .map(|&c| rec.timeline.stats(c).telephone_events)
+        .sum();
+    if events > 0 {
+        notes.push(format!("{events} DTMF event packets (not audible)"));
+    }
+    if let Some(codec) = &rec.other_codec {
+        let n: u64 = [Channel::Left, Channel::Right]
+            .iter()
+            .map(|&c| rec.timeline.stats(c).other_codec)
+            .sum();
+        notes.push(format!("{n} packets in {codec} not recorded (silence)"));
+    }
+    notes.extend(dialog.notes.iter().cloned());
+    notes.push(match reason {
+        EndReason::Bye(role) if role == local => "ended by BYE from the local party".to_string(),
+        EndReason::Bye(_) => "ended by BYE from the remote party".to_string(),
+        EndReason::Inactivity => format!(
+            "ended after {} s without RTP or SIP (no BYE seen)",
+            config.recording.rtp_timeout_secs
+        ),
+        EndReason::MaxDuration => format!(
+            "truncated at the maximum duration of {} s",
+            config.recording.max_duration_secs
+        ),
+        EndReason::EndOfInput => "truncated: the capture ended during the call".to_string(),
+        EndReason::Evicted => "truncated: the call table was full".to_string(),
+    });
+    Metadata {
+        start_date_time: metadata::format_start(answer),
+        duration: metadata::format_duration(end.nanos_since(answer)),
+        direction: rec.direction as u8,
+        local_party: LocalParty {
+            username: parties::username(dialog, local, config),
+            phone_number: parties::phone_number(dialog, local),
+        },
+        remote_party: RemoteParty {
+            phone_number: parties::phone_number(dialog, remote),
+        },
+        pbx_call_id: dialog.call_id.clone(),
+        notes: notes.join("; "),
+        preserved: config.recording.preserved,
+    }
+}

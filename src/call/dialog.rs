@@ -1,0 +1,603 @@
+//! One SIP call (INVITE dialog) as seen from the wire: who called whom, when
+//! it was answered and ended, and where each party receives its media.
+//!
+//! A [`Dialog`] takes parsed SIP messages (with their capture time and
+//! addresses) and reports what changed as [`DialogEvent`]s; the recorder turns
+//! those into index updates and recordings. Rules, from RFC 3261/3264 as seen
+//! on real networks:
+//! - The caller is the party whose tag is in the From header of the initial
+//!   INVITE; in-dialog requests are attributed by their From tag.
+//! - An offer in an initial INVITE (or an answer in an ACK, for delayed offer)
+//!   is applied at once: the caller can receive as soon as it offered.
+//! - Offers in re-INVITEs/UPDATEs are applied only when answered with a 2xx,
+//!   so a rejected offer (e.g. T.38 declined with 488) changes nothing.
+//! - Forking: SDP in 18x responses is kept per To-tag; the branch whose 2xx
+//!   arrives first is the call, later 2xx with other tags are ignored.
+//! - A 3xx-6xx to the initial INVITE marks the call failed but keeps it, as
+//!   401/407 challenges are followed by a new INVITE with the same Call-ID.
+
+use crate::media::Law;
+use crate::sip::message::{Message, Method, NameAddr, StartLine};
+use crate::sip::sdp::{Direction, MediaKind, MediaProtocol, SessionDescription};
+use crate::Timestamp;
+use std::net::{IpAddr, SocketAddr};
+
+/// A party of the call, by its role in the initial INVITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Sent the initial INVITE.
+    Caller,
+    /// Received the initial INVITE.
+    Callee,
+}
+
+impl Role {
+    /// The other party.
+    pub const fn other(self) -> Role {
+        match self {
+            Role::Caller => Role::Callee,
+            Role::Callee => Role::Caller,
+        }
+    }
+
+    /// Index into per-role arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Role::Caller => 0,
+            Role::Callee => 1,
+        }
+    }
+
+    /// "caller" or "callee".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Caller => "caller",
+            Role::Callee => "callee",
+        }
+    }
+}
+
+/// What an RTP payload type means in this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// G.711, recordable.
+    G711(Law),
+    /// RFC 4733 telephone-event.
+    TelephoneEvent,
+    /// Comfort noise.
+    ComfortNoise,
+    /// Anything else (not recordable).
+    Other,
+}
+
+/// Where and how one party receives audio, from its SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSpec {
+    /// RTP address, `None` when the stream is disabled (port 0) or on
+    /// old-style hold (`c=0.0.0.0`).
+    pub addr: Option<SocketAddr>,
+    /// Media direction.
+    pub direction: Direction,
+    /// Plain RTP, SRTP, ...
+    pub protocol: MediaProtocol,
+    /// Payload types with their meaning, in preference order (capped).
+    pub payloads: Vec<(u8, PayloadKind, String)>,
+}
+
+impl MediaSpec {
+    /// The audio section of an SDP body, if it has one.
+    pub fn from_sdp(sdp: &SessionDescription) -> Option<MediaSpec> {
+        let media = sdp.media.iter().find(|m| m.kind == MediaKind::Audio)?;
+        let ip = media.address(sdp);
+        let addr = match ip {
+            Some(ip) if media.port != 0 && !ip.is_unspecified() => {
+                Some(SocketAddr::new(ip, media.port))
+            }
+            _ => None,
+        };
+        let payloads = media
+            .payload_types
+            .iter()
+            .map(|&pt| {
+                let name = media.encoding(pt).unwrap_or("unknown").to_string();
+                (pt, classify(pt, &name), name)
+            })
+            .collect();
+        Some(MediaSpec {
+            addr,
+            direction: media.effective_direction(sdp),
+            protocol: media.protocol,
+            payloads,
+        })
+    }
+
+    /// The first G.711 law in preference order.
+    pub fn first_g711(&self) -> Option<Law> {
+        self.payloads.iter().find_map(|(_, kind, _)| match kind {
+            PayloadKind::G711(law) => Some(*law),
+            _ => None,
+        })
+    }
+
+    /// The first audio codec (not telephone-event or CN) in preference order.
+    pub fn first_codec(&self) -> Option<&str> {
+        self.payloads
+            .iter()
+            .find(|(_, kind, _)| matches!(kind, PayloadKind::G711(_) | PayloadKind::Other))
+            .map(|(_, _, name)| name.as_str())
+    }
+}
+
+fn classify(pt: u8, encoding: &str) -> PayloadKind {
+    if encoding.eq_ignore_ascii_case("PCMU") {
+        PayloadKind::G711(Law::Ulaw)
+    } else if encoding.eq_ignore_ascii_case("PCMA") {
+        PayloadKind::G711(Law::Alaw)
+    } else if encoding.eq_ignore_ascii_case("telephone-event") {
+        PayloadKind::TelephoneEvent
+    } else if encoding.eq_ignore_ascii_case("CN") || pt == 13 || pt == 19 {
+        PayloadKind::ComfortNoise
+    } else {
+        PayloadKind::Other
+    }
+}
+
+/// What the signalling says about one party.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Party {
+    /// Phone number: P-Asserted-Identity user part when present, else the
+    /// From/To URI user part.
+    pub number: Option<String>,
+    /// Display name from From/To (or P-Asserted-Identity).
+    pub display_name: Option<String>,
+    /// The party's dialog tag.
+    pub tag: Option<String>,
+    /// Where the party's signalling was seen (source of the INVITE for the
+    /// caller, its destination for the callee).
+    pub signalling: Option<IpAddr>,
+    /// Where the party receives audio.
+    pub media: Option<MediaSpec>,
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// INVITE sent, no final response yet.
+    Calling,
+    /// A 18x with a To-tag has been seen.
+    Early,
+    /// A 2xx to the initial INVITE has been seen.
+    Answered,
+    /// The initial INVITE got a 3xx-6xx final response.
+    Failed {
+        /// The status code.
+        code: u16,
+        /// The reason phrase.
+        reason: String,
+    },
+    /// BYE (or a timeout) ended the call.
+    Ended,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// A BYE from this party.
+    Bye(Role),
+    /// No RTP or SIP for the configured timeout.
+    Inactivity,
+    /// The configured maximum duration was reached.
+    MaxDuration,
+    /// The capture ended with the call still active.
+    EndOfInput,
+    /// The call table was full.
+    Evicted,
+}
+
+/// A change reported by [`Dialog::handle_message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogEvent {
+    /// A party announced where it receives audio.
+    MediaChanged(Role),
+    /// The initial INVITE was answered.
+    Answered,
+    /// The call ended.
+    Ended(EndReason),
+}
+
+#[derive(Debug, Clone)]
+struct PendingOffer {
+    cseq: u32,
+    offerer: Role,
+    offer: Option<MediaSpec>,
+}
+
+/// At most this many 18x branches (To-tags) are remembered per call.
+const MAX_EARLY_BRANCHES: usize = 8;
+/// At most this many open re-INVITE/UPDATE offers are remembered per call.
+const MAX_PENDING_OFFERS: usize = 4;
+/// At most this many notes are kept per call.
+const MAX_NOTES: usize = 32;
+
+/// One call, as its SIP messages tell it.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    /// The SIP Call-ID.
+    pub call_id: String,
+    /// Where the call stands.
+    pub state: State,
+    /// Capture time of the first INVITE.
+    pub invite_time: Timestamp,
+    /// Capture time of the 2xx to the initial INVITE.
+    pub answer_time: Option<Timestamp>,
+    /// Capture time of the last SIP message or RTP packet of this call.
+    pub last_activity: Timestamp,
+    /// The parties, indexed by [`Role::index`].
+    pub parties: [Party; 2],
+    /// CSeq of the current initial INVITE transaction.
+    pub invite_cseq: u32,
+    /// A CANCEL was seen.
+    pub cancelled: bool,
+    /// Things worth telling in the recording's notes (capped).
+    pub notes: Vec<String>,
+    early: Vec<(String, MediaSpec)>,
+    pending: Vec<PendingOffer>,
+}
+
+impl Dialog {
+    /// Starts a dialog from an initial INVITE (one without a To-tag).
+    /// Returns `None` when the message is not such an INVITE.
+    pub fn from_invite(
+        now: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        msg: &Message<'_>,
+    ) -> Option<Dialog> {
+        if !matches!(
+            msg.start_line(),
+            StartLine::Request {
+                method: Method::Invite,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let to = msg.to()?;
+        if to.tag.is_some() {
+            return None;
+        }
+        let from = msg.from()?;
+        let call_id = msg.call_id()?.to_string();
+        let cseq = msg.cseq().map_or(0, |c| c.number);
+        let mut caller = party_from(&from, msg.p_asserted_identity().as_ref());
+        caller.tag = from.tag.map(str::to_string);
+        caller.signalling = Some(src.ip());
+        let mut callee = party_from(&to, None);
+        callee.signalling = Some(dst.ip());
+        Some(Dialog {
+            call_id,
+            state: State::Calling,
+            invite_time: now,
+            answer_time: None,
+            last_activity: now,
+            parties: [caller, callee],
+            invite_cseq: cseq,
+            cancelled: false,
+            notes: Vec::new(),
+            early: Vec::new(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// The party in `role`.
+    pub fn party(&self, role: Role) -> &Party {
+        &self.parties[role.index()]
+    }
+
+    /// True once answered (and until removed).
+    pub fn is_answered(&self) -> bool {
+        self.answer_time.is_some()
+    }
+
+    /// Adds a note for the recording's metadata (bounded).
+    pub fn note(&mut self, text: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(text);
+        }
+    }
+
+    /// Which party sent a request carrying this From tag.
+    fn requester(&self, msg: &Message<'_>) -> Role {
+        let from_tag = msg.from().and_then(|f| f.tag);
+        match (from_tag, self.parties[0].tag.as_deref()) {
+            (Some(tag), Some(caller)) if tag != caller => Role::Callee,
+            _ => Role::Caller,
+        }
+    }
+
+    fn set_media(&mut self, role: Role, spec: MediaSpec, events: &mut Vec<DialogEvent>) {
+        let party = &mut self.parties[role.index()];
+        if party.media.as_ref() == Some(&spec) {
+            return;
+        }
+        let moved = match (&party.media, spec.addr) {
+            (Some(old), Some(new)) => old.addr.is_some() && old.addr != Some(new),
+            _ => false,
+        };
+        party.media = Some(spec);
+        if moved && self.is_answered() {
+            let text = format!(
+                "{} media moved to {}",
+                role.name(),
+                fmt_addr(
+                    self.parties[role.index()]
+                        .media
+                        .as_ref()
+                        .and_then(|m| m.addr)
+                )
+            );
+            self.note(text);
+        }
+        events.push(DialogEvent::MediaChanged(role));
+    }
+
+    /// Handles one SIP message of this call captured at `now`, appending what
+    /// changed to `events`.
+    pub fn handle_message(
+        &mut self,
+        now: Timestamp,
+        src: SocketAddr,
+        msg: &Message<'_>,
+        sdp: Option<&SessionDescription>,
+        events: &mut Vec<DialogEvent>,
+    ) {
+        if self.state == State::Ended {
+            return;
+        }
+        self.last_activity = now;
+        let spec = sdp.and_then(MediaSpec::from_sdp);
+        let cseq = msg.cseq();
+        match msg.start_line() {
+            StartLine::Request { method, .. } => {
+                let requester = self.requester(msg);
+                let number = cseq.map_or(0, |c| c.number);
+                let to_tag = msg.to().and_then(|t| t.tag);
+                match method {
+                    Method::Invite if to_tag.is_none() => {
+                        self.handle_initial_invite(src, number, msg, spec, events)
+                    }
+                    Method::Invite | Method::Update => {
+                        if self.pending.len() >= MAX_PENDING_OFFERS {
+                            self.pending.remove(0);
+                        }
+                        self.pending
+                            .retain(|p| p.cseq != number || p.offerer != requester);
+                        self.pending.push(PendingOffer {
+                            cseq: number,
+                            offerer: requester,
+                            offer: spec,
+                        });
+                    }
+                    Method::Ack => {
+                        // An answer in the ACK completes a delayed offer.
+                        if let Some(spec) = spec {
+                            self.set_media(requester, spec, events);
+                        }
+                    }
+                    Method::Bye => {
+                        self.state = State::Ended;
+                        events.push(DialogEvent::Ended(EndReason::Bye(requester)));
+                    }
+                    Method::Cancel => {
+                        if !self.cancelled {
+                            self.cancelled = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            StartLine::Response { code, reason } => {
+                let Some(cseq) = cseq else { return };
+                match cseq.method {
+                    Method::Invite if cseq.number == self.invite_cseq => {
+                        self.handle_initial_response(now, code, reason, msg, spec, events)
+                    }
+                    Method::Invite | Method::Update | Method::Prack => {
+                        let requester = self.requester(msg);
+                        self.handle_offer_response(
+                            cseq.number,
+                            requester,
+                            code,
+                            reason,
+                            spec,
+                            events,
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn handle_initial_invite(
+        &mut self,
+        src: SocketAddr,
+        cseq: u32,
+        msg: &Message<'_>,
+        spec: Option<MediaSpec>,
+        events: &mut Vec<DialogEvent>,
+    ) {
+        if cseq < self.invite_cseq || (cseq == self.invite_cseq && self.state != State::Calling) {
+            // A retransmission (or a stale copy seen on another hop).
+            return;
+        }
+        if self.is_answered() {
+            return;
+        }
+        if cseq > self.invite_cseq {
+            // A new attempt, typically with credentials after 401/407.
+            self.invite_cseq = cseq;
+            self.state = State::Calling;
+            self.early.clear();
+            if let Some(pai) = msg.p_asserted_identity() {
+                if let Some(user) = pai.user {
+                    self.parties[0].number = Some(user.to_string());
+                }
+            }
+            self.parties[0].signalling = Some(src.ip());
+        }
+        if let Some(spec) = spec {
+            self.set_media(Role::Caller, spec, events);
+        }
+    }
+
+    fn handle_initial_response(
+        &mut self,
+        now: Timestamp,
+        code: u16,
+        reason: &str,
+        msg: &Message<'_>,
+        spec: Option<MediaSpec>,
+        events: &mut Vec<DialogEvent>,
+    ) {
+        let to_tag = msg.to().and_then(|t| t.tag).map(str::to_string);
+        match code {
+            101..=199 => {
+                if self.is_answered() {
+                    return;
+                }
+                if let Some(tag) = to_tag {
+                    if self.state == State::Calling {
+                        self.state = State::Early;
+                    }
+                    if let Some(spec) = spec {
+                        // Early media: the latest branch with SDP is the one
+                        // that can be heard until one answers.
+                        self.early.retain(|(t, _)| *t != tag);
+                        if self.early.len() >= MAX_EARLY_BRANCHES {
+                            self.early.remove(0);
+                        }
+                        self.early.push((tag, spec.clone()));
+                        self.set_media(Role::Callee, spec, events);
+                    }
+                }
+            }
+            200..=299 => {
+                if self.is_answered() {
+                    let same_branch = to_tag.is_some() && to_tag == self.parties[1].tag;
+                    if same_branch {
+                        if let (Some(spec), None) = (spec, &self.parties[1].media) {
+                            self.set_media(Role::Callee, spec, events);
+                        }
+                    } else if to_tag.is_some() {
+                        self.note(format!(
+                            "a second branch answered (To-tag {}) and was ignored",
+                            to_tag.as_deref().unwrap_or("")
+                        ));
+                    }
+                    return;
+                }
+                self.state = State::Answered;
+                self.answer_time = Some(now);
+                if let Some(pai) = msg.p_asserted_identity() {
+                    if let Some(user) = pai.user {
+                        self.parties[1].number = Some(user.to_string());
+                    }
+                }
+                let branch_spec = to_tag.as_ref().and_then(|tag| {
+                    self.early
+                        .iter()
+                        .find(|(t, _)| t == tag)
+                        .map(|(_, s)| s.clone())
+                });
+                self.parties[1].tag = to_tag;
+                self.early.clear();
+                match spec.or(branch_spec) {
+                    Some(spec) => self.set_media(Role::Callee, spec, events),
+                    None => {}
+                }
+                events.push(DialogEvent::Answered);
+            }
+            300..=699 => {
+                if self.is_answered() {
+                    return;
+                }
+                self.state = State::Failed {
+                    code,
+                    reason: reason.trim().to_string(),
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_offer_response(
+        &mut self,
+        cseq: u32,
+        requester: Role,
+        code: u16,
+        reason: &str,
+        spec: Option<MediaSpec>,
+        events: &mut Vec<DialogEvent>,
+    ) {
+        let Some(pos) = self
+            .pending
+            .iter()
+            .position(|p| p.cseq == cseq && p.offerer == requester)
+        else {
+            return;
+        };
+        if code < 200 {
+            return;
+        }
+        let pending = self.pending.remove(pos);
+        if code >= 300 {
+            self.note(format!(
+                "re-INVITE/UPDATE rejected: {code} {}",
+                reason.trim()
+            ));
+            return;
+        }
+        let answerer = pending.offerer.other();
+        if let Some(offer) = pending.offer {
+            self.set_media(pending.offerer, offer, events);
+        }
+        if let Some(answer) = spec {
+            if answer.direction != Direction::SendRecv {
+                let state = match answer.direction {
+                    Direction::Inactive => "inactive",
+                    Direction::SendOnly => "sendonly",
+                    Direction::RecvOnly => "recvonly",
+                    Direction::SendRecv => "sendrecv",
+                };
+                self.note(format!(
+                    "hold or one-way media ({} is {state})",
+                    answerer.name()
+                ));
+            } else if answer.addr.is_none() {
+                self.note(format!("hold ({} media address 0.0.0.0)", answerer.name()));
+            }
+            self.set_media(answerer, answer, events);
+        }
+    }
+}
+
+fn party_from(addr: &NameAddr<'_>, pai: Option<&NameAddr<'_>>) -> Party {
+    let number = pai.and_then(|p| p.user).or(addr.user).map(str::to_string);
+    let display_name = addr
+        .display_name
+        .as_deref()
+        .or(pai.and_then(|p| p.display_name.as_deref()))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Party {
+        number,
+        display_name,
+        ..Party::default()
+    }
+}
+
+fn fmt_addr(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(|| "none".to_string(), |a| a.to_string())
+}
