@@ -1,5 +1,48 @@
 //! A tolerant, zero-copy SIP message scanner (RFC 3261 syntax, as seen on
 //! real networks: compact header names, folded lines, stray spaces).
+//!
+//! [`Message::parse`] reads the start line, indexes the header fields in
+//! order (repeated headers such as Via are all kept) as byte spans into the
+//! input, and frames the body by Content-Length. Nothing is copied: accessors
+//! return slices of the input, except where a value must be rewritten
+//! (unfolded lines, unescaped display names), hence the `Cow`s.
+//!
+//! Invariants and limits (see [`Limits`]): a message is at most
+//! [`MAX_MESSAGE_SIZE`] bytes, holds at most [`MAX_HEADERS`] header fields,
+//! and no header field (with its continuation lines) or start line is longer
+//! than [`MAX_LINE_LEN`]. The only allocation per message is the header index,
+//! a `Vec` whose capacity never exceeds the header limit.
+
+use std::borrow::Cow;
+
+/// Default largest message (headers plus body) accepted, in bytes.
+pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+/// Default largest number of header fields (a folded field counts once).
+pub const MAX_HEADERS: usize = 128;
+/// Default longest start line or header field (including continuation lines), in bytes.
+pub const MAX_LINE_LEN: usize = 16 * 1024;
+
+/// Size limits for [`Message::parse_with_limits`]. Input over a limit is
+/// rejected with [`SipError::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message (headers plus body), in bytes. Values above `u32::MAX` act as `u32::MAX`.
+    pub max_message_size: usize,
+    /// Largest number of header fields.
+    pub max_headers: usize,
+    /// Longest start line or header field, in bytes.
+    pub max_line_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: MAX_MESSAGE_SIZE,
+            max_headers: MAX_HEADERS,
+            max_line_len: MAX_LINE_LEN,
+        }
+    }
+}
 
 /// Why bytes are not a usable SIP message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -8,12 +51,13 @@ pub enum SipError {
     #[error("not SIP")]
     NotSip,
     /// The header section or body is cut short (Content-Length beyond the data).
+    /// On a stream, wait for more bytes; on a datagram, drop it.
     #[error("truncated SIP message")]
     Truncated,
     /// Over a size or header-count limit.
     #[error("SIP message too large")]
     TooLarge,
-    /// A header needed to use the message is unparseable.
+    /// A header needed to use the message is unparseable (e.g. Content-Length).
     #[error("malformed SIP message")]
     Malformed,
 }
@@ -53,6 +97,51 @@ pub enum Method<'a> {
     Other(&'a str),
 }
 
+impl<'a> Method<'a> {
+    /// The method for a token. Methods are case-sensitive (RFC 3261 7.1), so
+    /// `invite` is `Other("invite")`.
+    pub fn from_token(token: &'a str) -> Method<'a> {
+        match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "REGISTER" => Method::Register,
+            "OPTIONS" => Method::Options,
+            "PRACK" => Method::Prack,
+            "UPDATE" => Method::Update,
+            "INFO" => Method::Info,
+            "REFER" => Method::Refer,
+            "NOTIFY" => Method::Notify,
+            "SUBSCRIBE" => Method::Subscribe,
+            "MESSAGE" => Method::Message,
+            "PUBLISH" => Method::Publish,
+            other => Method::Other(other),
+        }
+    }
+
+    /// The method as written on the wire.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Prack => "PRACK",
+            Method::Update => "UPDATE",
+            Method::Info => "INFO",
+            Method::Refer => "REFER",
+            Method::Notify => "NOTIFY",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Message => "MESSAGE",
+            Method::Publish => "PUBLISH",
+            Method::Other(s) => s,
+        }
+    }
+}
+
 /// The first line of a SIP message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartLine<'a> {
@@ -67,7 +156,7 @@ pub enum StartLine<'a> {
     Response {
         /// Status code, 100..=699.
         code: u16,
-        /// Reason phrase, as written.
+        /// Reason phrase, as written (empty if absent or not UTF-8).
         reason: &'a str,
     },
 }
@@ -76,12 +165,14 @@ pub enum StartLine<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameAddr<'a> {
     /// Display name, unquoted (quotes and backslash escapes removed), if any.
-    pub display_name: Option<std::borrow::Cow<'a, str>>,
+    pub display_name: Option<Cow<'a, str>>,
     /// The URI between `<` `>` (or the bare URI), e.g. `sip:1001@pbx.example.com;user=phone`.
     pub uri: &'a str,
-    /// The user part of a sip:/sips: URI, or the number of a tel: URI, if any.
+    /// The user part of a sip:/sips: URI (without `:password` or `;user-params`),
+    /// or the number of a tel: URI (without parameters), if any.
     pub user: Option<&'a str>,
-    /// The host part of the URI, if any.
+    /// The host part of a sip:/sips: URI as written (IPv6 references keep
+    /// their brackets), if any.
     pub host: Option<&'a str>,
     /// The `tag` header parameter, if any.
     pub tag: Option<&'a str>,
@@ -96,108 +187,888 @@ pub struct CSeq<'a> {
     pub method: Method<'a>,
 }
 
+/// Byte range into the message, `start..end`. u32 keeps the index small;
+/// messages are capped far below 4 GiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Span {
+        // Callers only build spans inside a message of at most u32::MAX bytes.
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(end).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn of<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        data.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// One header field: its name as written and its value (trimmed, possibly
+/// spanning continuation lines).
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    name: Span,
+    value: Span,
+    folded: bool,
+}
+
 /// A parsed SIP message borrowing the packet bytes. Header lines are kept in
 /// order; lookups are by canonical (long-form, case-insensitive) name.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
-    _private: std::marker::PhantomData<&'a ()>,
+    /// The message bytes, exactly `consumed` long.
+    data: &'a [u8],
+    start: StartLine<'a>,
+    fields: Vec<Field>,
+    body: Span,
 }
 
+/// Longest first line [`looks_like_sip`] examines.
+const SNIFF_LEN: usize = 2048;
+
 /// Cheap test whether a payload starts like a SIP message (a request line
-/// ending in `SIP/2.0`, or a status line starting with `SIP/2.0 `). Used to
-/// recognise SIP on any port.
+/// ending in `SIP/2.0`, or a status line starting with `SIP/2.0 ` and three
+/// digits). Used to recognise SIP on any port; rejects RTP and most other
+/// binary payloads at the first byte.
 pub fn looks_like_sip(data: &[u8]) -> bool {
-    let _ = data;
-    todo!()
+    if data.len() >= 11 && data[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
+        return data[8..11].iter().all(u8::is_ascii_digit);
+    }
+    // Request: token SP uri SP SIP/2.0 (CR)LF
+    let first = match data.first() {
+        Some(b) => *b,
+        None => return false,
+    };
+    if !first.is_ascii_alphabetic() {
+        return false;
+    }
+    let window = &data[..data.len().min(SNIFF_LEN)];
+    let line_end = match window.iter().position(|&b| b == b'\n') {
+        Some(i) => i,
+        None => return false,
+    };
+    let line = trim_cr(&window[..line_end]);
+    parse_request_line(line).is_some()
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t')
+}
+
+/// Whitespace including line-fold bytes, for values that may span lines.
+fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn trim_lws(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if is_lws(*first) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = s {
+        if is_lws(*last) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn as_str(b: &[u8]) -> Option<&str> {
+    std::str::from_utf8(b).ok()
+}
+
+/// `METHOD SP uri SP SIP/2.0`, tolerating runs of spaces/tabs.
+fn parse_request_line(line: &[u8]) -> Option<(&str, &str)> {
+    let mut parts = line.split(|&b| is_ws(b)).filter(|p| !p.is_empty());
+    let method = parts.next()?;
+    let uri = parts.next()?;
+    let version = parts.next()?;
+    if parts.next().is_some()
+        || !version.eq_ignore_ascii_case(b"SIP/2.0")
+        || !method.iter().all(|&b| is_token_byte(b))
+        || uri.iter().any(|&b| b < 0x21 || b == 0x7f)
+    {
+        return None;
+    }
+    Some((as_str(method)?, as_str(uri)?))
+}
+
+fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
+    if line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
+        let rest = &line[8..];
+        let skip = rest.iter().take_while(|&&b| is_ws(b)).count();
+        let rest = &rest[skip..];
+        let digits = rest.get(..3)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let code = digits
+            .iter()
+            .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+        if !(100..=699).contains(&code) {
+            return None;
+        }
+        let after = &rest[3..];
+        // The code must end at a space or end of line ("2000" is not a code).
+        if after.first().is_some_and(|&b| !is_ws(b)) {
+            return None;
+        }
+        let reason = as_str(trim_lws(after)).unwrap_or("");
+        return Some(StartLine::Response { code, reason });
+    }
+    let (method, uri) = parse_request_line(line)?;
+    Some(StartLine::Request {
+        method: Method::from_token(method),
+        uri,
+    })
+}
+
+/// Expands a compact header name (RFC 3261 7.3.3 and later RFCs) to its long
+/// form; other names are returned unchanged.
+fn canonical_name(name: &[u8]) -> &[u8] {
+    if name.len() != 1 {
+        return name;
+    }
+    let long: &'static str = match name[0].to_ascii_lowercase() {
+        b'i' => "Call-ID",
+        b'f' => "From",
+        b't' => "To",
+        b'v' => "Via",
+        b'm' => "Contact",
+        b'l' => "Content-Length",
+        b'c' => "Content-Type",
+        b'k' => "Supported",
+        b's' => "Subject",
+        b'e' => "Content-Encoding",
+        b'o' => "Event",
+        b'r' => "Refer-To",
+        b'b' => "Referred-By",
+        b'x' => "Session-Expires",
+        b'u' => "Allow-Events",
+        b'a' => "Accept-Contact",
+        b'j' => "Reject-Contact",
+        b'd' => "Request-Disposition",
+        b'y' => "Identity",
+        b'n' => "Identity-Info",
+        _ => return name,
+    };
+    long.as_bytes()
+}
+
+fn names_match(written: &[u8], wanted: &[u8]) -> bool {
+    canonical_name(written).eq_ignore_ascii_case(canonical_name(wanted))
 }
 
 impl<'a> Message<'a> {
-    /// Parses one message from the start of `data`. Returns the message and
-    /// the number of bytes it occupies (headers + Content-Length body), so a
-    /// caller can find a following message in the same buffer.
+    /// Parses one message from the start of `data` with the default
+    /// [`Limits`]. Returns the message and the number of bytes it occupies
+    /// (leading CRLF keep-alives + headers + Content-Length body), so a caller
+    /// can find a following message in the same buffer.
+    ///
+    /// Without a Content-Length header the rest of `data` is the body (right
+    /// for a datagram; on a stream RFC 3261 requires Content-Length).
     pub fn parse(data: &'a [u8]) -> Result<(Message<'a>, usize), SipError> {
-        let _ = data;
-        todo!()
+        Message::parse_with_limits(data, &Limits::default())
+    }
+
+    /// [`Message::parse`] with explicit limits.
+    pub fn parse_with_limits(
+        data: &'a [u8],
+        limits: &Limits,
+    ) -> Result<(Message<'a>, usize), SipError> {
+        let max_size = limits.max_message_size.min(u32::MAX as usize);
+        // RFC 3261 7.5: ignore CRLFs before the start line (stream keep-alives).
+        let skip = data
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let msg_data = &data[skip..];
+        let window = &msg_data[..msg_data.len().min(max_size)];
+
+        // Start line.
+        let first_end = match window.iter().position(|&b| b == b'\n') {
+            Some(i) => i,
+            None => return Err(incomplete_line_error(window, msg_data.len(), limits)),
+        };
+        if first_end > limits.max_line_len {
+            return Err(SipError::TooLarge);
+        }
+        let start = parse_start_line(trim_cr(&window[..first_end])).ok_or(SipError::NotSip)?;
+
+        // Header fields, up to the blank line. One allocation, capped.
+        let estimate = window
+            .iter()
+            .take(8 * 1024)
+            .filter(|&&b| b == b'\n')
+            .count();
+        let mut fields: Vec<Field> = Vec::with_capacity(estimate.clamp(8, limits.max_headers));
+        let mut pos = first_end + 1;
+        let mut current: Option<Field> = None;
+        let body_start = loop {
+            let rel_end = match window[pos..].iter().position(|&b| b == b'\n') {
+                Some(i) => i,
+                None => {
+                    return Err(if msg_data.len() >= max_size {
+                        SipError::TooLarge
+                    } else {
+                        SipError::Truncated
+                    })
+                }
+            };
+            let line_end = pos + rel_end; // index of '\n'
+            let line = trim_cr(&window[pos..line_end]);
+            let next = line_end + 1;
+            if line.is_empty() {
+                if let Some(f) = current.take() {
+                    push_field(&mut fields, f, limits)?;
+                }
+                break next;
+            }
+            if is_ws(line[0]) {
+                // Continuation of the previous field (RFC 3261 7.3.1).
+                if let Some(f) = current.as_mut() {
+                    extend_field(f, line, pos);
+                    if (f.value.end - f.name.start) as usize > limits.max_line_len {
+                        return Err(SipError::TooLarge);
+                    }
+                }
+                pos = next;
+                continue;
+            }
+            if let Some(f) = current.take() {
+                push_field(&mut fields, f, limits)?;
+            }
+            if line.len() > limits.max_line_len {
+                return Err(SipError::TooLarge);
+            }
+            current = parse_field_line(line, pos);
+            pos = next;
+        };
+
+        // Body framing.
+        let mut content_length = None;
+        for f in &fields {
+            if names_match(f.name.of(msg_data), b"Content-Length") {
+                let v = trim_lws(f.value.of(msg_data));
+                if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
+                    return Err(SipError::Malformed);
+                }
+                let n = v
+                    .iter()
+                    .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'));
+                content_length = Some(n);
+                break;
+            }
+        }
+        let body_end = match content_length {
+            Some(n) => {
+                let end = body_start.checked_add(n).ok_or(SipError::TooLarge)?;
+                if end > max_size {
+                    return Err(SipError::TooLarge);
+                }
+                if end > msg_data.len() {
+                    return Err(SipError::Truncated);
+                }
+                end
+            }
+            None => {
+                if msg_data.len() > max_size {
+                    return Err(SipError::TooLarge);
+                }
+                msg_data.len()
+            }
+        };
+        let message = Message {
+            data: &msg_data[..body_end],
+            start,
+            fields,
+            body: Span::new(body_start, body_end),
+        };
+        Ok((message, skip + body_end))
     }
 
     /// The start line.
     pub fn start_line(&self) -> StartLine<'a> {
-        todo!()
+        self.start
+    }
+
+    /// The whole message as it was read (headers and body).
+    pub fn raw(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Whether this is a request.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
     }
 
     /// The method of a request, or of the CSeq of a response.
     pub fn method(&self) -> Option<Method<'a>> {
-        todo!()
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => self.cseq().map(|c| c.method),
+        }
     }
 
     /// Status code for a response, `None` for a request.
     pub fn status(&self) -> Option<u16> {
-        todo!()
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// All header fields in order, as (name as written, value).
+    pub fn fields(&self) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> + '_ {
+        let data = self.data;
+        self.fields.iter().filter_map(move |f| {
+            let name = as_str(f.name.of(data))?;
+            Some((name, field_value(data, f)))
+        })
     }
 
     /// All values of a header, in order, by case-insensitive name; compact
     /// forms match their long names (`i` = Call-ID, `f` = From, ...). Folded
     /// values are returned with line folds replaced by single spaces where
-    /// needed (hence `Cow`).
-    pub fn headers(&self, name: &str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + '_ {
-        let _ = name;
-        std::iter::empty()
+    /// needed (hence `Cow`); bytes that are not UTF-8 are replaced.
+    pub fn headers<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Cow<'a, str>> + 's {
+        let data = self.data;
+        self.fields
+            .iter()
+            .filter(move |f| names_match(f.name.of(data), name.as_bytes()))
+            .map(move |f| field_value(data, f))
     }
 
     /// The first value of a header (see [`Message::headers`]).
-    pub fn header(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-        self.headers(name).next()
+    pub fn header(&self, name: &str) -> Option<Cow<'a, str>> {
+        let f = self.first_field(name.as_bytes())?;
+        Some(field_value(self.data, f))
+    }
+
+    fn first_field(&self, name: &[u8]) -> Option<&Field> {
+        self.fields
+            .iter()
+            .find(|f| names_match(f.name.of(self.data), name))
+    }
+
+    /// Raw value bytes of the first field called `name` (may hold line folds).
+    fn first_raw(&self, name: &[u8]) -> Option<&'a [u8]> {
+        self.first_field(name).map(|f| f.value.of(self.data))
     }
 
     /// Call-ID, trimmed.
     pub fn call_id(&self) -> Option<&'a str> {
-        todo!()
+        let v = as_str(trim_lws(self.first_raw(b"Call-ID")?))?;
+        (!v.is_empty()).then_some(v)
     }
 
     /// From header.
     pub fn from(&self) -> Option<NameAddr<'a>> {
-        todo!()
+        parse_name_addr(self.first_raw(b"From")?).map(|(na, _)| na)
     }
 
     /// To header.
     pub fn to(&self) -> Option<NameAddr<'a>> {
-        todo!()
+        parse_name_addr(self.first_raw(b"To")?).map(|(na, _)| na)
     }
 
     /// CSeq header.
     pub fn cseq(&self) -> Option<CSeq<'a>> {
-        todo!()
+        let v = trim_lws(self.first_raw(b"CSeq")?);
+        let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 10 {
+            return None;
+        }
+        let number = v[..digits].iter().try_fold(0u32, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+        })?;
+        let rest = &v[digits..];
+        if !rest.first().is_some_and(|&b| is_lws(b)) {
+            return None;
+        }
+        let method = trim_lws(rest);
+        if method.is_empty() || !method.iter().all(|&b| is_token_byte(b)) {
+            return None;
+        }
+        Some(CSeq {
+            number,
+            method: Method::from_token(as_str(method)?),
+        })
     }
 
-    /// The `branch` parameter of the top Via.
+    /// The `branch` parameter of the top Via (the first via-parm of the first
+    /// Via field, which may hold several comma-separated vias).
     pub fn via_branch(&self) -> Option<&'a str> {
-        todo!()
+        let v = self.first_raw(b"Via")?;
+        let first = &v[..top_level_find(v, b',').unwrap_or(v.len())];
+        let params_at = top_level_find(first, b';')?;
+        find_param(&first[params_at..], b"branch")
     }
 
-    /// First Contact.
+    /// First Contact (`None` for `Contact: *`).
     pub fn contact(&self) -> Option<NameAddr<'a>> {
-        todo!()
+        parse_name_addr(self.first_raw(b"Contact")?).map(|(na, _)| na)
     }
 
     /// First P-Asserted-Identity (the first URI in it).
     pub fn p_asserted_identity(&self) -> Option<NameAddr<'a>> {
-        todo!()
+        parse_name_addr(self.first_raw(b"P-Asserted-Identity")?).map(|(na, _)| na)
     }
 
-    /// Content-Type media type, lowercased parameters excluded (e.g. `application/sdp`).
+    /// Content-Type media type as written, parameters excluded (e.g.
+    /// `application/sdp`); compare it case-insensitively.
     pub fn content_type(&self) -> Option<&'a str> {
-        todo!()
+        let v = self.first_raw(b"Content-Type")?;
+        let media = trim_lws(&v[..v.iter().position(|&b| b == b';').unwrap_or(v.len())]);
+        as_str(media).filter(|s| !s.is_empty())
     }
 
     /// The body (exactly Content-Length bytes; what follows the blank line when
     /// Content-Length is absent on a datagram).
     pub fn body(&self) -> &'a [u8] {
-        todo!()
+        self.body.of(self.data)
     }
 
     /// The SDP body, if the message carries one (Content-Type application/sdp,
-    /// or the SDP part of a multipart/mixed body).
+    /// or the application/sdp part of a multipart body, found with its
+    /// `boundary` parameter). A non-empty body without Content-Type that starts
+    /// with `v=` is taken as SDP too. An empty body is never SDP.
     pub fn sdp_body(&self) -> Option<&'a [u8]> {
-        todo!()
+        let body = self.body();
+        if body.is_empty() {
+            return None;
+        }
+        let ctype = match self.content_type() {
+            Some(t) => t,
+            None => return body.starts_with(b"v=").then_some(body),
+        };
+        if ctype.eq_ignore_ascii_case("application/sdp") {
+            return Some(body);
+        }
+        if ctype.len() >= 10 && ctype[..10].eq_ignore_ascii_case("multipart/") {
+            let v = self.first_raw(b"Content-Type")?;
+            let params_at = top_level_find(v, b';')?;
+            let boundary = find_param(&v[params_at..], b"boundary")?;
+            let boundary = boundary.trim_matches('"');
+            return multipart_sdp(body, boundary.as_bytes());
+        }
+        None
     }
+}
+
+/// Error for a buffer whose first line has no end yet: a plausible start of
+/// a SIP message is `Truncated` (wait for more), anything else `NotSip`.
+fn incomplete_line_error(window: &[u8], available: usize, limits: &Limits) -> SipError {
+    if window.is_empty() {
+        return SipError::Truncated;
+    }
+    let plausible = window
+        .iter()
+        .all(|&b| b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
+        && (window[0].is_ascii_alphabetic());
+    if !plausible {
+        SipError::NotSip
+    } else if available > limits.max_line_len || available >= limits.max_message_size {
+        SipError::TooLarge
+    } else {
+        SipError::Truncated
+    }
+}
+
+fn trim_end_ws(mut s: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = s {
+        if is_ws(*last) {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Extends a field with a continuation `line` found at `offset`.
+fn extend_field(f: &mut Field, line: &[u8], offset: usize) {
+    let lead = line.iter().take_while(|&&b| is_ws(b)).count();
+    let content = trim_end_ws(line);
+    if content.len() <= lead {
+        return; // whitespace-only continuation
+    }
+    let end = Span::new(offset + lead, offset + content.len());
+    if f.value.start == f.value.end {
+        // The value begins on this continuation line.
+        f.value = end;
+    } else {
+        f.value.end = end.end;
+        f.folded = true;
+    }
+}
+
+fn push_field(fields: &mut Vec<Field>, f: Field, limits: &Limits) -> Result<(), SipError> {
+    if fields.len() >= limits.max_headers {
+        return Err(SipError::TooLarge);
+    }
+    fields.push(f);
+    Ok(())
+}
+
+/// `name *WS ":" *WS value`; lines without a colon or with a non-token name
+/// are skipped (tolerated, not indexed).
+fn parse_field_line(line: &[u8], offset: usize) -> Option<Field> {
+    let colon = line.iter().position(|&b| b == b':')?;
+    let name = trim_end_ws(&line[..colon]);
+    if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
+        return None;
+    }
+    let after = colon + 1;
+    let lead = line[after..].iter().take_while(|&&b| is_ws(b)).count();
+    let value_start = after + lead;
+    let value_end = value_start + trim_end_ws(&line[value_start..]).len();
+    Some(Field {
+        name: Span::new(offset, offset + name.len()),
+        value: Span::new(offset + value_start, offset + value_end),
+        folded: false,
+    })
+}
+
+/// A field value as text: borrowed unless it had line folds (each fold and
+/// the whitespace around it becomes one space) or invalid UTF-8.
+fn field_value<'a>(data: &'a [u8], f: &Field) -> Cow<'a, str> {
+    let raw = f.value.of(data);
+    if !f.folded {
+        return String::from_utf8_lossy(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'\r' || b == b'\n' {
+            while out.last().is_some_and(|&c| is_ws(c)) {
+                out.pop();
+            }
+            while raw.get(i).is_some_and(|&c| is_lws(c)) {
+                i += 1;
+            }
+            out.push(b' ');
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Position of the first `needle` outside double quotes and `<...>`.
+fn top_level_find(s: &[u8], needle: u8) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut in_angle = false;
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        if in_quotes {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_quotes = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_quotes = true;
+        } else if b == b'<' {
+            in_angle = true;
+        } else if b == b'>' {
+            in_angle = false;
+        } else if b == needle && !in_angle {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Finds `;name=value` in a parameter list (`s` starts at a `;`); the value
+/// is trimmed and may be quoted (quotes kept). Stops at a top-level comma.
+fn find_param<'a>(s: &'a [u8], name: &[u8]) -> Option<&'a str> {
+    let end = top_level_find(s, b',').unwrap_or(s.len());
+    let mut rest = &s[..end];
+    while let Some(semi) = top_level_find(rest, b';') {
+        let after = &rest[semi + 1..];
+        let next = top_level_find(after, b';').unwrap_or(after.len());
+        let param = &after[..next];
+        let (pname, pvalue) = match param.iter().position(|&b| b == b'=') {
+            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
+            None => (param, None),
+        };
+        if trim_lws(pname).eq_ignore_ascii_case(name) {
+            let value = as_str(trim_lws(pvalue?))?;
+            return (!value.is_empty()).then_some(value);
+        }
+        rest = &after[next..];
+    }
+    None
+}
+
+/// Parses one name-addr / addr-spec with its header parameters from the
+/// start of `v`. Returns it and the rest (from a following top-level comma).
+fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
+    let v = trim_lws(v);
+    let (display_name, uri, params): (Option<Cow<'_, str>>, &[u8], &[u8]) =
+        if v.first() == Some(&b'"') {
+            let (name, after) = parse_quoted(v)?;
+            let after = trim_lws(after);
+            let inner = after.strip_prefix(b"<")?;
+            let close = inner.iter().position(|&b| b == b'>')?;
+            (Some(name), &inner[..close], &inner[close + 1..])
+        } else {
+            let lt = v.iter().position(|&b| b == b'<');
+            let stop = v.iter().position(|&b| b == b';' || b == b',');
+            match lt {
+                Some(lt) if stop.map_or(true, |s| s > lt) => {
+                    let name = trim_lws(&v[..lt]);
+                    let inner = &v[lt + 1..];
+                    let close = inner.iter().position(|&b| b == b'>')?;
+                    let display = if name.is_empty() {
+                        None
+                    } else {
+                        Some(unfold_display(name))
+                    };
+                    (display, &inner[..close], &inner[close + 1..])
+                }
+                _ => {
+                    // addr-spec: parameters after the URI are header parameters
+                    // (RFC 3261 20.10).
+                    let end = v
+                        .iter()
+                        .position(|&b| b == b';' || b == b',' || is_lws(b))
+                        .unwrap_or(v.len());
+                    (None, &v[..end], &v[end..])
+                }
+            }
+        };
+    let uri = trim_lws(uri);
+    if uri.is_empty() || uri == b"*" {
+        return None;
+    }
+    let uri = as_str(uri)?;
+    let params_end = top_level_find(params, b',').unwrap_or(params.len());
+    let tag = find_param(&params[..params_end], b"tag");
+    let (user, host) = split_uri(uri);
+    Some((
+        NameAddr {
+            display_name,
+            uri,
+            user,
+            host,
+            tag,
+        },
+        &params[params_end..],
+    ))
+}
+
+/// A quoted-string at the start of `v`: its unescaped content and the rest.
+fn parse_quoted(v: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
+    let inner = v.strip_prefix(b"\"")?;
+    let mut i = 0;
+    let mut plain = true;
+    while let Some(&b) = inner.get(i) {
+        match b {
+            b'\\' => {
+                plain = false;
+                i += 2;
+            }
+            b'"' => break,
+            b'\r' | b'\n' => {
+                plain = false;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    let content = inner.get(..i)?;
+    let rest = inner.get(i + 1..)?; // requires the closing quote
+    let name = if plain {
+        String::from_utf8_lossy(content)
+    } else {
+        let mut out = Vec::with_capacity(content.len());
+        let mut j = 0;
+        while let Some(&b) = content.get(j) {
+            match b {
+                b'\\' => {
+                    if let Some(&esc) = content.get(j + 1) {
+                        out.push(esc);
+                    }
+                    j += 2;
+                }
+                b'\r' | b'\n' => {
+                    while out.last().is_some_and(|&c| is_ws(c)) {
+                        out.pop();
+                    }
+                    while content.get(j).is_some_and(|&c| is_lws(c)) {
+                        j += 1;
+                    }
+                    out.push(b' ');
+                }
+                _ => {
+                    out.push(b);
+                    j += 1;
+                }
+            }
+        }
+        Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    };
+    Some((name, rest))
+}
+
+/// An unquoted (token-form) display name, with any line folds collapsed.
+fn unfold_display(name: &[u8]) -> Cow<'_, str> {
+    if !name.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return String::from_utf8_lossy(name);
+    }
+    let words: Vec<Cow<'_, str>> = name
+        .split(|&b| is_lws(b))
+        .filter(|w| !w.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    Cow::Owned(words.join(" "))
+}
+
+/// User and host of a sip:/sips: URI, or the number of a tel: URI.
+fn split_uri(uri: &str) -> (Option<&str>, Option<&str>) {
+    let colon = match uri.find(':') {
+        Some(c) => c,
+        None => return (None, None),
+    };
+    let scheme = &uri[..colon];
+    let rest = &uri[colon + 1..];
+    if scheme.eq_ignore_ascii_case("tel") {
+        let end = rest.find([';', '?']).unwrap_or(rest.len());
+        let number = rest[..end].trim();
+        return ((!number.is_empty()).then_some(number), None);
+    }
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return (None, None);
+    }
+    // The userinfo ends at the '@' that precedes the host; '?' starts URI headers.
+    let head = &rest[..rest.find('?').unwrap_or(rest.len())];
+    let (user, hostport) = match head.find('@') {
+        Some(at) => {
+            let userinfo = &head[..at];
+            let end = userinfo.find([':', ';']).unwrap_or(userinfo.len());
+            let user = &userinfo[..end];
+            ((!user.is_empty()).then_some(user), &head[at + 1..])
+        }
+        None => (None, head),
+    };
+    let host = if hostport.starts_with('[') {
+        hostport.find(']').map(|close| &hostport[..=close])
+    } else {
+        let end = hostport.find([':', ';']).unwrap_or(hostport.len());
+        Some(&hostport[..end])
+    };
+    (user, host.filter(|h| !h.is_empty()))
+}
+
+/// The content of the application/sdp part of a multipart body (RFC 2046).
+fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
+    if boundary.is_empty() || boundary.len() > 200 {
+        return None;
+    }
+    let mut delimiter = Vec::with_capacity(boundary.len() + 2);
+    delimiter.extend_from_slice(b"--");
+    delimiter.extend_from_slice(boundary);
+    // The first delimiter may start the body or follow a preamble line.
+    let mut at = find_delimiter(body, &delimiter, 0)?;
+    loop {
+        let after = at + delimiter.len();
+        if body.get(after..after + 2) == Some(b"--") {
+            return None; // close delimiter
+        }
+        // Rest of the delimiter line (transport padding).
+        let line_end = after + body.get(after..)?.iter().position(|&b| b == b'\n')?;
+        let part_start = line_end + 1;
+        let next = find_delimiter(body, &delimiter, part_start);
+        // The CRLF before the next delimiter belongs to the delimiter.
+        let part_end = match next {
+            Some(n) => {
+                let mut e = n;
+                if e > part_start && body[e - 1] == b'\n' {
+                    e -= 1;
+                    if e > part_start && body[e - 1] == b'\r' {
+                        e -= 1;
+                    }
+                }
+                e
+            }
+            None => body.len(),
+        };
+        let part = body.get(part_start..part_end.max(part_start))?;
+        if let Some(content) = sdp_part_content(part) {
+            return Some(content);
+        }
+        at = next?;
+    }
+}
+
+/// Finds `delimiter` at `from` or at the start of a later line.
+fn find_delimiter(body: &[u8], delimiter: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < body.len() {
+        if body[i..].starts_with(delimiter) && (i == 0 || body[i - 1] == b'\n') {
+            return Some(i);
+        }
+        i += 1 + body[i..].iter().position(|&b| b == b'\n')?;
+    }
+    None
+}
+
+/// If a MIME part has Content-Type application/sdp, its content.
+fn sdp_part_content(part: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0;
+    let mut is_sdp = false;
+    loop {
+        let rel = part.get(pos..)?.iter().position(|&b| b == b'\n');
+        let line_end = rel.map_or(part.len(), |r| pos + r);
+        let line = trim_cr(&part[pos..line_end]);
+        if line.is_empty() {
+            let content_start = (line_end + 1).min(part.len());
+            return is_sdp.then(|| &part[content_start..]);
+        }
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let name = trim_lws(&line[..colon]);
+            if name.eq_ignore_ascii_case(b"Content-Type") {
+                let value = &line[colon + 1..];
+                let media = trim_lws(
+                    &value[..value.iter().position(|&b| b == b';').unwrap_or(value.len())],
+                );
+                is_sdp = media.eq_ignore_ascii_case(b"application/sdp");
+            }
+        }
+        rel?;
+        pos = line_end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 }

@@ -4,5 +4,5 @@
 pub mod message;
 pub mod sdp;
 
-pub use message::{CSeq, Message, Method, NameAddr, SipError, StartLine};
-pub use sdp::SessionDescription;
+pub use message::{looks_like_sip, CSeq, Limits, Message, Method, NameAddr, SipError, StartLine};
+pub use sdp::{Direction, Media, MediaKind, MediaProtocol, Origin, RtpMap, SessionDescription};
