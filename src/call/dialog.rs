@@ -601,3 +601,378 @@ fn party_from(addr: &NameAddr<'_>, pai: Option<&NameAddr<'_>>) -> Party {
 fn fmt_addr(addr: Option<SocketAddr>) -> String {
     addr.map_or_else(|| "none".to_string(), |a| a.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: &str = "10.0.0.1:5060";
+    const CALLEE: &str = "192.0.2.2:5060";
+
+    fn sdp(ip: &str, port: u16, pts: &str, extra: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP {pts}\r\na=rtpmap:101 telephone-event/8000\r\n{extra}"
+        )
+    }
+
+    fn request(
+        method: &str,
+        cseq: u32,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        body: &str,
+    ) -> String {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let ctype = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        format!(
+            "{method} sip:5551234@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{cseq}{method}\r\nFrom: \"Mario\" <sip:1001@10.0.0.1>;tag={from_tag}\r\nTo: <sip:5551234@192.0.2.2>{to_tag}\r\nCall-ID: abc@10.0.0.1\r\nCSeq: {cseq} {method}\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn response(
+        code: u16,
+        method: &str,
+        cseq: u32,
+        from_tag: &str,
+        to_tag: &str,
+        body: &str,
+    ) -> String {
+        let ctype = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        format!(
+            "SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK{cseq}\r\nFrom: \"Mario\" <sip:1001@10.0.0.1>;tag={from_tag}\r\nTo: <sip:5551234@192.0.2.2>;tag={to_tag}\r\nCall-ID: abc@10.0.0.1\r\nCSeq: {cseq} {method}\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    struct Call {
+        dialog: Dialog,
+        t: i64,
+    }
+
+    impl Call {
+        fn start(invite: &str) -> (Call, Vec<DialogEvent>) {
+            let (msg, _) = Message::parse(invite.as_bytes()).unwrap();
+            let now = Timestamp(1_000_000_000);
+            let mut dialog =
+                Dialog::from_invite(now, CALLER.parse().unwrap(), CALLEE.parse().unwrap(), &msg)
+                    .unwrap();
+            let mut events = Vec::new();
+            let sdp = msg.sdp_body().map(SessionDescription::parse);
+            dialog.handle_message(
+                now,
+                CALLER.parse().unwrap(),
+                &msg,
+                sdp.as_ref(),
+                &mut events,
+            );
+            (Call { dialog, t: 1 }, events)
+        }
+
+        fn feed(&mut self, from: &str, text: &str) -> Vec<DialogEvent> {
+            self.t += 1;
+            let (msg, _) = Message::parse(text.as_bytes()).unwrap();
+            let sdp = msg.sdp_body().map(SessionDescription::parse);
+            let mut events = Vec::new();
+            self.dialog.handle_message(
+                Timestamp(self.t * 1_000_000_000),
+                from.parse().unwrap(),
+                &msg,
+                sdp.as_ref(),
+                &mut events,
+            );
+            events
+        }
+
+        fn media(&self, role: Role) -> Option<SocketAddr> {
+            self.dialog.party(role).media.as_ref().and_then(|m| m.addr)
+        }
+    }
+
+    #[test]
+    fn basic_call_answer_and_bye_from_callee() {
+        let (mut call, events) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "0 101", ""),
+        ));
+        assert_eq!(events, vec![DialogEvent::MediaChanged(Role::Caller)]);
+        assert_eq!(
+            call.dialog.party(Role::Caller).number.as_deref(),
+            Some("1001")
+        );
+        assert_eq!(
+            call.dialog.party(Role::Caller).display_name.as_deref(),
+            Some("Mario")
+        );
+        assert_eq!(
+            call.dialog.party(Role::Callee).number.as_deref(),
+            Some("5551234")
+        );
+        assert!(call
+            .feed(CALLEE, &response(180, "INVITE", 1, "a1", "b1", ""))
+            .is_empty());
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "0", ""),
+            ),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                DialogEvent::MediaChanged(Role::Callee),
+                DialogEvent::Answered
+            ]
+        );
+        assert_eq!(call.dialog.answer_time, Some(Timestamp(3_000_000_000)));
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5000".parse().unwrap())
+        );
+        assert!(call
+            .feed(CALLER, &request("ACK", 1, "a1", Some("b1"), ""))
+            .is_empty());
+        // A BYE from the callee carries the callee's tag in From.
+        let bye = "BYE sip:1001@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKx\r\nFrom: <sip:5551234@192.0.2.2>;tag=b1\r\nTo: <sip:1001@10.0.0.1>;tag=a1\r\nCall-ID: abc@10.0.0.1\r\nCSeq: 7 BYE\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            call.feed(CALLEE, bye),
+            vec![DialogEvent::Ended(EndReason::Bye(Role::Callee))]
+        );
+        assert_eq!(call.dialog.state, State::Ended);
+    }
+
+    #[test]
+    fn delayed_offer_takes_offer_from_200_and_answer_from_ack() {
+        let (mut call, events) = Call::start(&request("INVITE", 1, "a1", None, ""));
+        assert!(events.is_empty());
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 4376, "8 101", "a=ptime:30\r\n"),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:4376".parse().unwrap())
+        );
+        let ev = call.feed(
+            CALLER,
+            &request("ACK", 1, "a1", Some("b1"), &sdp("10.0.0.1", 4374, "8", "")),
+        );
+        assert_eq!(ev, vec![DialogEvent::MediaChanged(Role::Caller)]);
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4374".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn rejected_reinvite_changes_nothing_and_accepted_one_moves_media() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "8", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        let t38 = "v=0\r\no=- 1 2 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=image 4002 udptl t38\r\n";
+        assert!(call
+            .feed(CALLER, &request("INVITE", 2, "a1", Some("b1"), t38))
+            .is_empty());
+        assert!(call
+            .feed(CALLEE, &response(488, "INVITE", 2, "a1", "b1", ""))
+            .is_empty());
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap())
+        );
+        assert!(call.dialog.notes.iter().any(|n| n.contains("488")));
+        call.feed(
+            CALLER,
+            &request(
+                "INVITE",
+                3,
+                "a1",
+                Some("b1"),
+                &sdp("10.0.0.9", 4100, "8", ""),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap()),
+            "offer applies on 2xx only"
+        );
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                3,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", "a=sendonly\r\n"),
+            ),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                DialogEvent::MediaChanged(Role::Caller),
+                DialogEvent::MediaChanged(Role::Callee)
+            ]
+        );
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.9:4100".parse().unwrap())
+        );
+        assert!(call.dialog.notes.iter().any(|n| n.contains("moved")));
+        assert!(call.dialog.notes.iter().any(|n| n.contains("sendonly")));
+    }
+
+    #[test]
+    fn forked_early_media_answered_branch_wins() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "0", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                183,
+                "INVITE",
+                1,
+                "a1",
+                "x1",
+                &sdp("192.0.2.10", 6000, "0", ""),
+            ),
+        );
+        call.feed(
+            CALLEE,
+            &response(
+                183,
+                "INVITE",
+                1,
+                "a1",
+                "x2",
+                &sdp("192.0.2.20", 7000, "0", ""),
+            ),
+        );
+        assert_eq!(call.dialog.state, State::Early);
+        // The answer from branch x1 carries no SDP: its early SDP applies.
+        let ev = call.feed(CALLEE, &response(200, "INVITE", 1, "a1", "x1", ""));
+        assert!(ev.contains(&DialogEvent::Answered));
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.10:6000".parse().unwrap())
+        );
+        assert_eq!(call.dialog.party(Role::Callee).tag.as_deref(), Some("x1"));
+        // A late 200 from the other branch is ignored.
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "x2",
+                &sdp("192.0.2.20", 7000, "0", ""),
+            ),
+        );
+        assert!(ev.is_empty());
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.10:6000".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn auth_challenge_then_retry_is_one_call() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "0", ""),
+        ));
+        call.feed(CALLEE, &response(407, "INVITE", 1, "a1", "p1", ""));
+        assert!(matches!(call.dialog.state, State::Failed { code: 407, .. }));
+        call.feed(
+            CALLER,
+            &request("INVITE", 2, "a1", None, &sdp("10.0.0.1", 4000, "0", "")),
+        );
+        assert_eq!(call.dialog.state, State::Calling);
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                2,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "0", ""),
+            ),
+        );
+        assert!(ev.contains(&DialogEvent::Answered));
+    }
+
+    #[test]
+    fn retransmitted_invite_and_200_are_harmless() {
+        let invite = request("INVITE", 1, "a1", None, &sdp("10.0.0.1", 4000, "0", ""));
+        let (mut call, _) = Call::start(&invite);
+        let ok = response(
+            200,
+            "INVITE",
+            1,
+            "a1",
+            "b1",
+            &sdp("192.0.2.2", 5000, "0", ""),
+        );
+        assert_eq!(call.feed(CALLEE, &ok).len(), 2);
+        let answered = call.dialog.answer_time;
+        assert!(call.feed(CALLER, &invite).is_empty());
+        assert!(call.feed(CALLEE, &ok).is_empty());
+        assert_eq!(call.dialog.answer_time, answered);
+    }
+
+    #[test]
+    fn old_style_hold_has_no_address() {
+        let body = sdp("0.0.0.0", 4000, "8", "");
+        let spec = MediaSpec::from_sdp(&SessionDescription::parse(body.as_bytes())).unwrap();
+        assert_eq!(spec.addr, None);
+        assert_eq!(spec.first_g711(), Some(Law::Alaw));
+    }
+}
