@@ -29,8 +29,10 @@ use std::net::SocketAddr;
 pub trait Store {
     /// The byte sink a recording's WAV is written to.
     type Output: Write + Seek;
-    /// Creates the sink for a new recording `id` (unique).
-    fn create(&mut self, id: &str) -> io::Result<Self::Output>;
+    /// Creates the sink for a new recording `id` (unique). `provisional` is
+    /// the metadata as known at the answer (duration zero), kept so that a
+    /// recording cut short by a crash can be recovered with its metadata.
+    fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<Self::Output>;
     /// Makes a finished recording durable and visible with its metadata.
     fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()>;
     /// Throws away a recording that will not be finished.
@@ -444,9 +446,10 @@ impl<S: Store> Core<S> {
         };
         self.ids += 1;
         let id = recording_id(dialog, now, self.ids);
+        let provisional = provisional_metadata(dialog, sides, now, &self.config);
         let writer = self
             .store
-            .create(&id)
+            .create(&id, &provisional)
             .and_then(|out| WavWriter::new(BufWriter::with_capacity(16 * 1024, out), format, 2));
         match writer {
             Ok(writer) => {
@@ -663,6 +666,30 @@ fn recording_id(dialog: &Dialog, answer: Timestamp, serial: u64) -> String {
         "{}-{hash:016x}",
         answer.to_utc().format("%Y%m%dT%H%M%S%.3fZ")
     )
+}
+
+/// The metadata as known at the answer, for crash recovery.
+fn provisional_metadata(
+    dialog: &Dialog,
+    sides: parties::Sides,
+    answer: Timestamp,
+    config: &Config,
+) -> Metadata {
+    Metadata {
+        start_date_time: metadata::format_start(answer),
+        duration: metadata::format_duration(0),
+        direction: sides.direction as u8,
+        local_party: LocalParty {
+            username: parties::username(dialog, sides.local, config),
+            phone_number: parties::phone_number(dialog, sides.local),
+        },
+        remote_party: RemoteParty {
+            phone_number: parties::phone_number(dialog, sides.local.other()),
+        },
+        pbx_call_id: dialog.call_id.clone(),
+        notes: String::new(),
+        preserved: config.recording.preserved,
+    }
 }
 
 fn build_metadata<W: Write + Seek>(

@@ -3,7 +3,9 @@
 //! ```text
 //! <dir>/tmp/<id>.wav.part    a recording being written (WAV header sizes
 //!                            are zero until it is finished)
-//! <dir>/tmp/<id>.json.part   its metadata, being written at finish
+//! <dir>/tmp/<id>.meta.json   metadata as known at the answer (duration 0),
+//!                            for recovering a recording cut by a crash
+//! <dir>/tmp/<id>.json.part   its final metadata, being written at finish
 //! <dir>/ready/<id>.wav       a finished recording: complete WAV, fsynced
 //! <dir>/ready/<id>.json      its metadata: exactly the object to upload
 //! ```
@@ -72,6 +74,10 @@ impl Spool {
     fn part_wav(&self, id: &str) -> PathBuf {
         self.tmp.join(format!("{id}.wav.part"))
     }
+
+    fn provisional_json(&self, id: &str) -> PathBuf {
+        self.tmp.join(format!("{id}.meta.json"))
+    }
 }
 
 fn annotate(e: io::Error, path: &Path) -> io::Error {
@@ -85,14 +91,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Store for Spool {
     type Output = File;
 
-    fn create(&mut self, id: &str) -> io::Result<File> {
+    fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<File> {
         let path = self.part_wav(id);
-        OpenOptions::new()
+        let wav = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| annotate(e, &path))
+            .map_err(|e| annotate(e, &path))?;
+        let meta_path = self.provisional_json(id);
+        let mut meta = File::create(&meta_path).map_err(|e| annotate(e, &meta_path))?;
+        serde_json::to_writer_pretty(&mut meta, provisional)?;
+        meta.sync_all()?;
+        sync_dir(&self.tmp)?;
+        Ok(wav)
     }
 
     fn commit(&mut self, id: &str, wav: File, metadata: &Metadata) -> io::Result<()> {
@@ -108,6 +120,7 @@ impl Store for Spool {
         sync_dir(&self.ready)?;
         fs::rename(&part_json, self.ready_json(id))?;
         sync_dir(&self.ready)?;
+        fs::remove_file(self.provisional_json(id))?;
         sync_dir(&self.tmp)
     }
 
@@ -116,6 +129,7 @@ impl Store for Spool {
         // Nothing else refers to the partial file; failing to remove it only
         // leaves a stray file in tmp/.
         let _ = fs::remove_file(self.part_wav(id));
+        let _ = fs::remove_file(self.provisional_json(id));
     }
 }
 
@@ -146,7 +160,7 @@ mod tests {
     fn commit_moves_wav_then_json_into_ready() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path()).unwrap();
-        let mut wav = spool.create("rec1").unwrap();
+        let mut wav = spool.create("rec1", &meta()).unwrap();
         wav.write_all(b"RIFF....").unwrap();
         assert!(!spool.ready_wav("rec1").exists());
         spool.commit("rec1", wav, &meta()).unwrap();
@@ -161,7 +175,7 @@ mod tests {
     fn discard_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path()).unwrap();
-        let wav = spool.create("rec2").unwrap();
+        let wav = spool.create("rec2", &meta()).unwrap();
         spool.discard("rec2", wav);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert_eq!(fs::read_dir(dir.path().join("ready")).unwrap().count(), 0);
@@ -171,7 +185,7 @@ mod tests {
     fn ids_are_never_reused() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path()).unwrap();
-        let _wav = spool.create("rec3").unwrap();
-        assert!(spool.create("rec3").is_err());
+        let _wav = spool.create("rec3", &meta()).unwrap();
+        assert!(spool.create("rec3", &meta()).is_err());
     }
 }
