@@ -389,9 +389,7 @@ impl Dialog {
                         events.push(DialogEvent::Ended(EndReason::Bye(requester)));
                     }
                     Method::Cancel => {
-                        if !self.cancelled {
-                            self.cancelled = true;
-                        }
+                        self.cancelled = true;
                     }
                     _ => {}
                 }
@@ -512,9 +510,8 @@ impl Dialog {
                 });
                 self.parties[1].tag = to_tag;
                 self.early.clear();
-                match spec.or(branch_spec) {
-                    Some(spec) => self.set_media(Role::Callee, spec, events),
-                    None => {}
+                if let Some(spec) = spec.or(branch_spec) {
+                    self.set_media(Role::Callee, spec, events);
                 }
                 events.push(DialogEvent::Answered);
             }

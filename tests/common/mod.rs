@@ -101,7 +101,11 @@ pub fn read_wav(path: &Path) -> Stereo {
         }
         other => panic!("unexpected format tag {other}"),
     }
-    Stereo { left, right, format_tag: tag }
+    Stereo {
+        left,
+        right,
+        format_tag: tag,
+    }
 }
 
 /// Reference u-law decoder (ITU-T G.711), independent of taprec's tables.
@@ -112,7 +116,11 @@ pub fn ref_ulaw(byte: u8) -> i16 {
     let mantissa = u & 0x0F;
     let magnitude = (((mantissa as i32) << 3) + 0x84) << exponent;
     let value = magnitude - 0x84;
-    if sign != 0 { -value as i16 } else { value as i16 }
+    if sign != 0 {
+        -value as i16
+    } else {
+        value as i16
+    }
 }
 
 /// Reference A-law decoder (ITU-T G.711), independent of taprec's tables.
@@ -126,7 +134,11 @@ pub fn ref_alaw(byte: u8) -> i16 {
     } else {
         ((mantissa << 4) + 0x108) << (exponent - 1)
     };
-    if sign != 0 { magnitude as i16 } else { -magnitude as i16 }
+    if sign != 0 {
+        magnitude as i16
+    } else {
+        -magnitude as i16
+    }
 }
 
 /// Power of `freq` Hz in `samples` (Goertzel), normalised by the total energy:
@@ -160,7 +172,12 @@ pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    (samples.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / samples.len() as f64).sqrt()
+    (samples
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        / samples.len() as f64)
+        .sqrt()
 }
 
 /// The first sample index at which `samples` holds a tone of `freq` Hz over a
@@ -182,7 +199,9 @@ pub fn tone_onset(samples: &[i16], freq: f64) -> Option<usize> {
 pub fn ready_recordings(spool: &Path) -> Vec<(PathBuf, serde_json::Value)> {
     let ready = spool.join("ready");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&ready) else { return out };
+    let Ok(entries) = std::fs::read_dir(&ready) else {
+        return out;
+    };
     let mut jsons: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
