@@ -9,9 +9,52 @@ pub fn taprec() -> Command {
     Command::new(env!("CARGO_BIN_EXE_taprec"))
 }
 
-/// Runs taprec with `args`, panicking with its output if it fails.
+/// Runs taprec with `args` (killed after 10 minutes so that a hang fails the
+/// test instead of stalling the suite), returning its output.
+pub fn run(args: &[&str]) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = taprec()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run taprec");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for taprec") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("taprec {args:?} did not finish within 10 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// Runs taprec with `args` (see [`run`]), panicking with its output if it fails.
 pub fn run_ok(args: &[&str]) -> Output {
-    let out = taprec().args(args).output().expect("run taprec");
+    let out = run(args);
     assert!(
         out.status.success(),
         "taprec {:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
