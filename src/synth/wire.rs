@@ -245,8 +245,10 @@ mod tests {
         assert_eq!(&buf[16..18], &[0x81, 0x00]);
         assert_eq!(&buf[18..20], &200u16.to_be_bytes());
         assert_eq!(&buf[20..22], &[0x86, 0xDD]);
-        let sliced = SlicedPacket::from_ethernet(&buf).unwrap();
-        assert_eq!(sliced.vlan_ids().len(), 2);
+        assert_eq!(
+            SlicedPacket::from_ethernet(&buf).unwrap().vlan_ids().len(),
+            2
+        );
         assert!(udp_checksum_ok(&buf));
 
         build_udp_frame(&mut buf, &[42], &a, &b, IpFields { id: 0, ttl: 64 }, |p| {
