@@ -101,7 +101,9 @@ impl Default for RecordingConfig {
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { dir: PathBuf::from("spool") }
+        SpoolConfig {
+            dir: PathBuf::from("spool"),
+        }
     }
 }
 

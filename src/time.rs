@@ -10,7 +10,10 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Builds a timestamp from seconds and nanoseconds since the epoch.
     pub const fn from_parts(secs: i64, nanos: u32) -> Self {
-        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos as i64))
+        Timestamp(
+            secs.saturating_mul(1_000_000_000)
+                .saturating_add(nanos as i64),
+        )
     }
 
     /// Builds a timestamp from (fractional) seconds since the epoch.

@@ -94,7 +94,16 @@ impl Timeline {
         payload: &[u8],
         out: &mut WavWriter<W>,
     ) -> io::Result<()> {
-        let _ = (channel, now, ssrc, sequence, rtp_timestamp, law, payload, out);
+        let _ = (
+            channel,
+            now,
+            ssrc,
+            sequence,
+            rtp_timestamp,
+            law,
+            payload,
+            out,
+        );
         todo!()
     }
 
@@ -105,14 +114,22 @@ impl Timeline {
     }
 
     /// Flushes what is older than the reorder delay at capture time `now`.
-    pub fn advance<W: Write + Seek>(&mut self, now: Timestamp, out: &mut WavWriter<W>) -> io::Result<()> {
+    pub fn advance<W: Write + Seek>(
+        &mut self,
+        now: Timestamp,
+        out: &mut WavWriter<W>,
+    ) -> io::Result<()> {
         let _ = (now, out);
         todo!()
     }
 
     /// Flushes everything up to `end`: afterwards `out` holds exactly
     /// `(end - start) * 8000` frames (silence where nothing was received).
-    pub fn finish<W: Write + Seek>(&mut self, end: Timestamp, out: &mut WavWriter<W>) -> io::Result<()> {
+    pub fn finish<W: Write + Seek>(
+        &mut self,
+        end: Timestamp,
+        out: &mut WavWriter<W>,
+    ) -> io::Result<()> {
         let _ = (end, out);
         todo!()
     }
