@@ -253,7 +253,7 @@ prop_compose! {
             if space_before_colon { format!("{n} :") } else { format!("{n}:") }
         };
         let fold = if fold_from { format!("{eol} ") } else { String::new() };
-        let mut headers = vec![
+        let mut headers = [
             format!("{} SIP/2.0/UDP {from_host}:5060;branch=z9hG4bK{branch}", name("Via", "v", compact[0])),
             format!("{} {fold}{from_name}<sip:{from_user}@{from_host}>;tag={from_tag}", name("From", "f", compact[1])),
             match &to_tag {

@@ -452,7 +452,7 @@ impl<'a> Message<'a> {
                 // Continuation of the previous field (RFC 3261 7.3.1).
                 if let Some(f) = current.as_mut() {
                     extend_field(f, line, pos);
-                    if (f.value.end - f.name.start) as usize > limits.max_line_len {
+                    if f.value.end.saturating_sub(f.name.start) as usize > limits.max_line_len {
                         return Err(SipError::TooLarge);
                     }
                 }
@@ -477,10 +477,9 @@ impl<'a> Message<'a> {
                 if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
                     return Err(SipError::Malformed);
                 }
-                let n = v
-                    .iter()
-                    .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'));
-                content_length = Some(n);
+                // At most 10 digits: fits a u64 on every platform.
+                let n = v.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+                content_length = Some(usize::try_from(n).map_err(|_| SipError::TooLarge)?);
                 break;
             }
         }
