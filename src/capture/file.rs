@@ -541,3 +541,391 @@ fn pcapng_timestamp(raw: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp
             .saturating_add(frac_nanos),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A tiny pcap/pcapng writer for fixtures.
+    mod write {
+        pub fn u16b(v: u16, big: bool) -> [u8; 2] {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+        pub fn u32b(v: u32, big: bool) -> [u8; 4] {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        /// Classic pcap: `(seconds, fraction, data)` per packet.
+        pub fn pcap(
+            big: bool,
+            nanos: bool,
+            linktype: u32,
+            packets: &[(u32, u32, &[u8])],
+        ) -> Vec<u8> {
+            let magic = if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+            let mut out = u32b(magic, big).to_vec();
+            out.extend_from_slice(&u16b(2, big));
+            out.extend_from_slice(&u16b(4, big));
+            out.extend_from_slice(&[0; 8]);
+            out.extend_from_slice(&u32b(65535, big));
+            out.extend_from_slice(&u32b(linktype, big));
+            for (sec, frac, data) in packets {
+                for v in [*sec, *frac, data.len() as u32, data.len() as u32 + 4] {
+                    out.extend_from_slice(&u32b(v, big));
+                }
+                out.extend_from_slice(data);
+            }
+            out
+        }
+
+        fn block(kind: u32, body: &[u8], big: bool) -> Vec<u8> {
+            let padded = body.len().div_ceil(4) * 4;
+            let total = (12 + padded) as u32;
+            let mut out = u32b(kind, big).to_vec();
+            out.extend_from_slice(&u32b(total, big));
+            out.extend_from_slice(body);
+            out.resize(8 + padded, 0);
+            out.extend_from_slice(&u32b(total, big));
+            out
+        }
+
+        pub fn shb(big: bool) -> Vec<u8> {
+            let mut body = u32b(0x1a2b_3c4d, big).to_vec();
+            body.extend_from_slice(&u16b(1, big));
+            body.extend_from_slice(&u16b(0, big));
+            body.extend_from_slice(&[0xff; 8]);
+            block(0x0a0d_0d0a, &body, big)
+        }
+
+        pub fn idb(
+            big: bool,
+            linktype: u16,
+            tsresol: Option<u8>,
+            tsoffset: Option<i64>,
+        ) -> Vec<u8> {
+            let mut body = u16b(linktype, big).to_vec();
+            body.extend_from_slice(&[0, 0]);
+            body.extend_from_slice(&u32b(65535, big));
+            if let Some(r) = tsresol {
+                body.extend_from_slice(&u16b(9, big));
+                body.extend_from_slice(&u16b(1, big));
+                body.extend_from_slice(&[r, 0, 0, 0]);
+            }
+            if let Some(o) = tsoffset {
+                body.extend_from_slice(&u16b(14, big));
+                body.extend_from_slice(&u16b(8, big));
+                body.extend_from_slice(&if big {
+                    o.to_be_bytes()
+                } else {
+                    o.to_le_bytes()
+                });
+            }
+            if tsresol.is_some() || tsoffset.is_some() {
+                body.extend_from_slice(&[0; 4]);
+            }
+            block(1, &body, big)
+        }
+
+        pub fn epb(big: bool, if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+            let mut body = Vec::new();
+            for v in [
+                if_id,
+                (ts >> 32) as u32,
+                ts as u32,
+                data.len() as u32,
+                data.len() as u32,
+            ] {
+                body.extend_from_slice(&u32b(v, big));
+            }
+            body.extend_from_slice(data);
+            body.resize(20 + data.len().div_ceil(4) * 4, 0);
+            block(6, &body, big)
+        }
+
+        pub fn spb(big: bool, data: &[u8]) -> Vec<u8> {
+            let mut body = u32b(data.len() as u32, big).to_vec();
+            body.extend_from_slice(data);
+            block(3, &body, big)
+        }
+    }
+
+    type Read = (Timestamp, LinkType, Vec<u8>, u32);
+
+    fn temp(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(bytes).unwrap();
+        f.flush().unwrap();
+        f
+    }
+
+    fn read_all(reader: &mut FileReader) -> (Vec<Read>, Option<CaptureError>) {
+        let mut frames = Vec::new();
+        loop {
+            match reader.next_frame() {
+                Ok(Some(f)) => frames.push((f.ts, f.link, f.data.to_vec(), f.original_len)),
+                Ok(None) => return (frames, None),
+                Err(e) => {
+                    // fused after an error
+                    assert!(matches!(reader.next_frame(), Ok(None)));
+                    return (frames, Some(e));
+                }
+            }
+        }
+    }
+
+    fn read_bytes(bytes: &[u8]) -> (Vec<Read>, Option<CaptureError>) {
+        let f = temp(bytes);
+        let mut reader = FileReader::open(f.path()).unwrap();
+        read_all(&mut reader)
+    }
+
+    const P1: &[u8] = b"first packet";
+    const P2: &[u8] = b"second, odd length";
+
+    #[test]
+    fn pcap_all_byte_orders_and_resolutions() {
+        for big in [false, true] {
+            for nanos in [false, true] {
+                let frac = if nanos { 123_456_789 } else { 123_456 };
+                let bytes = write::pcap(
+                    big,
+                    nanos,
+                    1,
+                    &[(1_700_000_000, frac, P1), (1_700_000_001, 0, P2)],
+                );
+                let (frames, err) = read_bytes(&bytes);
+                assert!(err.is_none(), "{err:?}");
+                let expect_ns = if nanos { 123_456_789 } else { 123_456_000 };
+                assert_eq!(frames[0].0, Timestamp::from_parts(1_700_000_000, expect_ns));
+                assert_eq!(frames[0].1, LinkType::Ethernet);
+                assert_eq!(frames[0].2, P1);
+                assert_eq!(frames[0].3, P1.len() as u32 + 4);
+                assert_eq!(frames[1].2, P2);
+                assert_eq!(frames.len(), 2);
+            }
+        }
+    }
+
+    #[test]
+    fn pcap_link_types() {
+        for (linktype, link) in [
+            (0, LinkType::Null),
+            (108, LinkType::Null),
+            (12, LinkType::RawIp),
+            (14, LinkType::RawIp),
+            (101, LinkType::RawIp),
+            (113, LinkType::LinuxSll),
+            (276, LinkType::LinuxSll2),
+            (228, LinkType::Ipv4),
+            (229, LinkType::Ipv6),
+        ] {
+            let (frames, _) = read_bytes(&write::pcap(false, false, linktype, &[(0, 0, P1)]));
+            assert_eq!(frames[0].1, link, "linktype {linktype}");
+        }
+        let f = temp(&write::pcap(false, false, 147, &[(0, 0, P1)]));
+        let err = FileReader::open(f.path()).err().unwrap();
+        assert!(matches!(
+            err,
+            CaptureError::UnsupportedLinkType { linktype: 147, .. }
+        ));
+        assert!(err.to_string().contains("unsupported link type 147"));
+    }
+
+    #[test]
+    fn not_a_capture() {
+        for bytes in [&b"hello, this is not a capture file at all....."[..], &[]] {
+            let f = temp(bytes);
+            assert!(matches!(
+                FileReader::open(f.path()),
+                Err(CaptureError::NotACapture { .. })
+            ));
+        }
+        assert!(matches!(
+            FileReader::open("/nonexistent/file.pcap"),
+            Err(CaptureError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn pcap_cut_inside_the_last_packet() {
+        let bytes = write::pcap(false, false, 1, &[(1, 0, P1), (2, 0, P2)]);
+        let last_start = 24 + 16 + P1.len();
+        for cut in [bytes.len() - 1, last_start + 10, last_start + 16] {
+            let (frames, err) = read_bytes(&bytes[..cut]);
+            assert_eq!(frames.len(), 1, "cut at {cut}");
+            match err {
+                Some(CaptureError::Damaged { offset, frames, .. }) => {
+                    assert_eq!((offset, frames), (last_start as u64, 1));
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+        // cut exactly at a record boundary is a clean end
+        let (frames, err) = read_bytes(&bytes[..last_start]);
+        assert_eq!((frames.len(), err.is_none()), (1, true));
+    }
+
+    #[test]
+    fn huge_bogus_length_is_bounded() {
+        let mut bytes = write::pcap(false, false, 1, &[(1, 0, P1)]);
+        let bogus_at = bytes.len();
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        bytes.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        bytes.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        bytes.extend_from_slice(&vec![0x55; 300_000]);
+        let f = temp(&bytes);
+        // a small limit forces the grow-then-give-up path
+        let mut reader = FileReader::open_with_max_block(f.path(), 128 << 10).unwrap();
+        let (frames, err) = read_all(&mut reader);
+        assert_eq!(frames.len(), 1);
+        match err {
+            Some(CaptureError::Damaged {
+                offset,
+                frames,
+                detail,
+                ..
+            }) => {
+                assert_eq!((offset, frames), (bogus_at as u64, 1));
+                assert!(detail.contains("larger than"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // with the default limit the file simply ends inside the block
+        let (frames, err) = read_bytes(&bytes);
+        assert_eq!(frames.len(), 1);
+        assert!(matches!(err, Some(CaptureError::Damaged { frames: 1, .. })));
+    }
+
+    #[test]
+    fn many_packets_across_buffer_refills() {
+        let payloads: Vec<Vec<u8>> = (0..5000u32)
+            .map(|i| vec![i as u8; (i % 1500) as usize])
+            .collect();
+        let packets: Vec<(u32, u32, &[u8])> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u32, 0, p.as_slice()))
+            .collect();
+        let (frames, err) = read_bytes(&write::pcap(true, true, 101, &packets));
+        assert!(err.is_none());
+        assert_eq!(frames.len(), 5000);
+        for (i, f) in frames.iter().enumerate() {
+            assert_eq!(f.2, payloads[i]);
+            assert_eq!(f.0, Timestamp::from_parts(i as i64, 0));
+        }
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_resolution_and_offset() {
+        for big in [false, true] {
+            let mut bytes = write::shb(big);
+            bytes.extend(write::idb(big, 1, None, None)); // microseconds
+            bytes.extend(write::idb(big, 113, Some(9), Some(100))); // ns, +100 s
+            bytes.extend(write::idb(big, 147, None, None)); // unsupported
+            bytes.extend(write::epb(big, 0, 1_500_000_250_000, P1));
+            bytes.extend(write::epb(big, 2, 0, b"skipped"));
+            bytes.extend(write::epb(big, 1, 1_500_000_000_123_456_789, P2));
+            bytes.extend(write::spb(big, P1));
+            // second section, other byte order, binary resolution
+            bytes.extend(write::shb(!big));
+            bytes.extend(write::idb(!big, 229, Some(0x80 | 10), None));
+            bytes.extend(write::epb(!big, 0, 3 * 1024 + 512, P2));
+            let f = temp(&bytes);
+            let mut reader = FileReader::open(f.path()).unwrap();
+            let (frames, err) = read_all(&mut reader);
+            assert!(err.is_none(), "{err:?}");
+            assert_eq!(reader.frames_read(), 4);
+            assert_eq!(reader.frames_skipped(), 1);
+            let summary: Vec<(Timestamp, LinkType, &[u8])> =
+                frames.iter().map(|f| (f.0, f.1, f.2.as_slice())).collect();
+            assert_eq!(
+                summary,
+                vec![
+                    (
+                        Timestamp::from_parts(1_500_000, 250_000_000),
+                        LinkType::Ethernet,
+                        P1
+                    ),
+                    (
+                        Timestamp::from_parts(1_500_000_100, 123_456_789),
+                        LinkType::LinuxSll,
+                        P2
+                    ),
+                    // simple packet block: interface 0, previous timestamp
+                    (
+                        Timestamp::from_parts(1_500_000_100, 123_456_789),
+                        LinkType::Ethernet,
+                        P1
+                    ),
+                    (Timestamp::from_parts(3, 500_000_000), LinkType::Ipv6, P2),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn pcapng_only_unsupported_interfaces() {
+        let mut bytes = write::shb(false);
+        bytes.extend(write::idb(false, 147, None, None));
+        bytes.extend(write::epb(false, 0, 0, P1));
+        let (frames, err) = read_bytes(&bytes);
+        assert!(frames.is_empty());
+        assert!(matches!(
+            err,
+            Some(CaptureError::UnsupportedLinkType { linktype: 147, .. })
+        ));
+    }
+
+    #[test]
+    fn pcapng_damage() {
+        let mut bytes = write::shb(false);
+        bytes.extend(write::idb(false, 1, None, None));
+        bytes.extend(write::epb(false, 0, 0, P1));
+        let good = bytes.len();
+        bytes.extend(write::epb(false, 0, 0, P2));
+        let (frames, err) = read_bytes(&bytes[..bytes.len() - 3]);
+        assert_eq!(frames.len(), 1);
+        assert!(
+            matches!(err, Some(CaptureError::Damaged { offset, frames: 1, .. }) if offset == good as u64),
+            "{err:?}"
+        );
+        // packet on an interface that was never described
+        let mut bad_if = write::shb(false);
+        bad_if.extend(write::idb(false, 1, None, None));
+        bad_if.extend(write::epb(false, 3, 0, P1));
+        let (frames, err) = read_bytes(&bad_if);
+        assert!(frames.is_empty());
+        assert!(matches!(err, Some(CaptureError::Damaged { .. })));
+        // garbage block length
+        let mut garbage = write::shb(false);
+        garbage.extend(write::idb(false, 1, None, None));
+        garbage.extend_from_slice(&[6, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4]);
+        garbage.extend_from_slice(&[0; 100]);
+        let (frames, err) = read_bytes(&garbage);
+        assert!(frames.is_empty());
+        assert!(
+            matches!(err, Some(CaptureError::Damaged { frames: 0, .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn timestamp_helpers_never_overflow() {
+        assert_eq!(units_per_sec(6), 1_000_000);
+        assert_eq!(units_per_sec(0x80 | 20), 1 << 20);
+        assert_eq!(units_per_sec(20), 0);
+        assert_eq!(units_per_sec(0xff), 0);
+        assert_eq!(pcapng_timestamp(u64::MAX, 1, i64::MAX), Timestamp(i64::MAX));
+        assert_eq!(pcapng_timestamp(5, 0, 2), Timestamp(2_000_000_000));
+        assert_eq!(pcapng_timestamp(1_500, 1_000, -1), Timestamp(500_000_000));
+    }
+}

@@ -74,6 +74,9 @@ impl Partial {
     /// Adds `start..end` to the received ranges, merging overlaps and
     /// neighbours. Returns false when the range list would grow past
     /// [`MAX_RANGES`].
+    ///
+    /// Indexing here is in bounds: `partition_point` returns at most the
+    /// length, and the merge branch runs only when `first < last`.
     fn insert_range(&mut self, start: usize, end: usize) -> bool {
         // First range that ends at or after `start` (could touch or overlap).
         let first = self.ranges.partition_point(|&(_, e)| e < start);

@@ -18,7 +18,6 @@ pub(crate) mod protocol {
     pub const ROUTING: u8 = 43;
     pub const FRAGMENT: u8 = 44;
     pub const AUTH: u8 = 51;
-    pub const NO_NEXT_HEADER: u8 = 59;
     pub const DEST_OPTIONS: u8 = 60;
     pub const MOBILITY: u8 = 135;
     pub const HIP: u8 = 139;

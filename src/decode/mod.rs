@@ -234,16 +234,14 @@ fn transport(
         }
         // IPv4 may carry AH before the transport header too.
         protocol::AUTH => {
+            // The walk skips every AH, so this recurses at most once.
             let (protocol, payload, _) = ip::extensions(protocol::AUTH, payload, false)?;
-            if protocol == protocol::AUTH {
-                return Err(DecodeError::Malformed);
-            }
             transport(src, dst, protocol, payload)
         }
         // SIP over TCP: parse the segment here into a `Transport::Tcp`
         // datagram once stream reassembly exists above decode.
         protocol::TCP => Ok(Decoded::Ignored),
-        protocol::NO_NEXT_HEADER => Ok(Decoded::Ignored),
+        // ICMP, SCTP, GRE, ESP, no next header, ...
         _ => Ok(Decoded::Ignored),
     }
 }

@@ -41,10 +41,10 @@ impl<'a> RtpPacket<'a> {
         let mut header_len = HEADER_LEN + 4 * csrc_count;
         if extension {
             // profile(2) length in 32-bit words(2), then the words
-            let words = data
-                .get(header_len + 2..header_len + 4)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .ok_or(DecodeError::Truncated)?;
+            let words = match data.get(header_len + 2..header_len + 4) {
+                Some(&[hi, lo]) => u16::from_be_bytes([hi, lo]),
+                _ => return Err(DecodeError::Truncated),
+            };
             header_len += 4 + 4 * usize::from(words);
         }
         if header_len > data.len() {
@@ -54,6 +54,7 @@ impl<'a> RtpPacket<'a> {
         if padding {
             // The last byte counts the padding, itself included.
             let pad = usize::from(*data.last().ok_or(DecodeError::Truncated)?);
+            // header_len <= end was checked above.
             if pad == 0 || pad > end - header_len {
                 return Err(DecodeError::Malformed);
             }
