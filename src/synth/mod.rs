@@ -772,7 +772,11 @@ struct Generator<'p, W: Write> {
     writer: PcapWriter<W>,
     states: Vec<CallState>,
     counts: Vec<[PacketCounts; 2]>,
-    /// (capture time µs, call index, lane), earliest first.
+    /// (INVITE time, call index) of every call, earliest first.
+    starts: Vec<(u64, u32)>,
+    /// The next entry of `starts` to activate.
+    next_start: usize,
+    /// (capture time µs, call index, lane) of active calls, earliest first.
     heap: BinaryHeap<Reverse<(u64, u32, u8)>>,
     frame: Vec<u8>,
     text: String,
@@ -782,41 +786,67 @@ struct Generator<'p, W: Write> {
 impl<'p, W: Write> Generator<'p, W> {
     fn new(plan: &'p Plan, out: W) -> anyhow::Result<Self> {
         let writer = PcapWriter::new(out, LINKTYPE_ETHERNET)?;
-        let mut heap = BinaryHeap::with_capacity(plan.calls.len() * 3);
-        let mut states = Vec::with_capacity(plan.calls.len());
-        for (i, call) in plan.calls.iter().enumerate() {
-            let index = i as u32;
-            heap.push(Reverse((call.sip_us[0], index, LANE_SIP)));
-            let mut streams = [0, 1].map(|d| StreamState {
-                slot: 0,
-                held: None,
-                rng: Rng::new(call.stream_seeds[d], 0x5EED),
-            });
-            for (d, lane) in [LANE_CALLER_RTP, LANE_CALLEE_RTP].into_iter().enumerate() {
-                let first = call.streams[d].start_us + jitter(&mut streams[d].rng, plan.jitter_us);
-                heap.push(Reverse((first, index, lane)));
-            }
-            states.push(CallState {
+        let states = plan
+            .calls
+            .iter()
+            .map(|call| CallState {
                 sip_step: 0,
-                streams,
+                streams: [0, 1].map(|d| StreamState {
+                    slot: 0,
+                    held: None,
+                    rng: Rng::new(call.stream_seeds[d], 0x5EED),
+                }),
                 ip_id: call.ip_id,
-            });
-        }
+            })
+            .collect();
+        let mut starts: Vec<(u64, u32)> = (0..plan.calls.len())
+            .map(|i| (plan.calls[i].sip_us[0], i as u32))
+            .collect();
+        starts.sort_unstable();
         Ok(Self {
             plan,
             writer,
             counts: vec![[PacketCounts::default(); 2]; plan.calls.len()],
             states,
-            heap,
+            starts,
+            next_start: 0,
+            heap: BinaryHeap::with_capacity(3 * plan.concurrency as usize + 1),
             frame: Vec::with_capacity(2048),
             text: String::with_capacity(2048),
             totals: Totals::default(),
         })
     }
 
+    /// Queues the SIP and RTP cursors of call `index`.
+    fn activate(&mut self, index: u32) {
+        let call = &self.plan.calls[index as usize];
+        self.heap.push(Reverse((call.sip_us[0], index, LANE_SIP)));
+        let streams = &mut self.states[index as usize].streams;
+        for (d, lane) in [LANE_CALLER_RTP, LANE_CALLEE_RTP].into_iter().enumerate() {
+            let first = call.streams[d].start_us + jitter(&mut streams[d].rng, self.plan.jitter_us);
+            self.heap.push(Reverse((first, index, lane)));
+        }
+    }
+
     fn run(&mut self) -> anyhow::Result<()> {
         let mut now = 0u64;
-        while let Some(Reverse((due, index, lane))) = self.heap.pop() {
+        loop {
+            // Calls enter the heap only when their INVITE is next, so the heap
+            // holds the active calls' cursors, not every call's.
+            while let Some(&(invite, index)) = self.starts.get(self.next_start) {
+                let earlier = self
+                    .heap
+                    .peek()
+                    .is_some_and(|Reverse(top)| *top < (invite, index, LANE_SIP));
+                if earlier {
+                    break;
+                }
+                self.activate(index);
+                self.next_start += 1;
+            }
+            let Some(Reverse((due, index, lane))) = self.heap.pop() else {
+                break;
+            };
             // Jitter may put a packet before one already written: keep the
             // file's timestamps monotonic by sending it "now" instead.
             now = now.max(due);
