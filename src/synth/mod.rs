@@ -772,7 +772,11 @@ struct Generator<'p, W: Write> {
     writer: PcapWriter<W>,
     states: Vec<CallState>,
     counts: Vec<[PacketCounts; 2]>,
-    /// (capture time µs, call index, lane), earliest first.
+    /// (INVITE time, call index) of every call, earliest first.
+    starts: Vec<(u64, u32)>,
+    /// The next entry of `starts` to activate.
+    next_start: usize,
+    /// (capture time µs, call index, lane) of active calls, earliest first.
     heap: BinaryHeap<Reverse<(u64, u32, u8)>>,
     frame: Vec<u8>,
     text: String,
@@ -782,41 +786,67 @@ struct Generator<'p, W: Write> {
 impl<'p, W: Write> Generator<'p, W> {
     fn new(plan: &'p Plan, out: W) -> anyhow::Result<Self> {
         let writer = PcapWriter::new(out, LINKTYPE_ETHERNET)?;
-        let mut heap = BinaryHeap::with_capacity(plan.calls.len() * 3);
-        let mut states = Vec::with_capacity(plan.calls.len());
-        for (i, call) in plan.calls.iter().enumerate() {
-            let index = i as u32;
-            heap.push(Reverse((call.sip_us[0], index, LANE_SIP)));
-            let mut streams = [0, 1].map(|d| StreamState {
-                slot: 0,
-                held: None,
-                rng: Rng::new(call.stream_seeds[d], 0x5EED),
-            });
-            for (d, lane) in [LANE_CALLER_RTP, LANE_CALLEE_RTP].into_iter().enumerate() {
-                let first = call.streams[d].start_us + jitter(&mut streams[d].rng, plan.jitter_us);
-                heap.push(Reverse((first, index, lane)));
-            }
-            states.push(CallState {
+        let states = plan
+            .calls
+            .iter()
+            .map(|call| CallState {
                 sip_step: 0,
-                streams,
+                streams: [0, 1].map(|d| StreamState {
+                    slot: 0,
+                    held: None,
+                    rng: Rng::new(call.stream_seeds[d], 0x5EED),
+                }),
                 ip_id: call.ip_id,
-            });
-        }
+            })
+            .collect();
+        let mut starts: Vec<(u64, u32)> = (0..plan.calls.len())
+            .map(|i| (plan.calls[i].sip_us[0], i as u32))
+            .collect();
+        starts.sort_unstable();
         Ok(Self {
             plan,
             writer,
             counts: vec![[PacketCounts::default(); 2]; plan.calls.len()],
             states,
-            heap,
+            starts,
+            next_start: 0,
+            heap: BinaryHeap::with_capacity(3 * plan.concurrency as usize + 1),
             frame: Vec::with_capacity(2048),
             text: String::with_capacity(2048),
             totals: Totals::default(),
         })
     }
 
+    /// Queues the SIP and RTP cursors of call `index`.
+    fn activate(&mut self, index: u32) {
+        let call = &self.plan.calls[index as usize];
+        self.heap.push(Reverse((call.sip_us[0], index, LANE_SIP)));
+        let streams = &mut self.states[index as usize].streams;
+        for (d, lane) in [LANE_CALLER_RTP, LANE_CALLEE_RTP].into_iter().enumerate() {
+            let first = call.streams[d].start_us + jitter(&mut streams[d].rng, self.plan.jitter_us);
+            self.heap.push(Reverse((first, index, lane)));
+        }
+    }
+
     fn run(&mut self) -> anyhow::Result<()> {
         let mut now = 0u64;
-        while let Some(Reverse((due, index, lane))) = self.heap.pop() {
+        loop {
+            // Calls enter the heap only when their INVITE is next, so the heap
+            // holds the active calls' cursors, not every call's.
+            while let Some(&(invite, index)) = self.starts.get(self.next_start) {
+                let earlier = self
+                    .heap
+                    .peek()
+                    .is_some_and(|Reverse(top)| *top < (invite, index, LANE_SIP));
+                if earlier {
+                    break;
+                }
+                self.activate(index);
+                self.next_start += 1;
+            }
+            let Some(Reverse((due, index, lane))) = self.heap.pop() else {
+                break;
+            };
             // Jitter may put a packet before one already written: keep the
             // file's timestamps monotonic by sending it "now" instead.
             now = now.max(due);
@@ -991,5 +1021,91 @@ fn jitter(rng: &mut Rng, max_us: u64) -> u64 {
         0
     } else {
         rng.range(0, max_us + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(options: &[&str]) -> SynthArgs {
+        SynthArgs::try_parse_from([&["-o", "t.pcap"][..], options].concat()).unwrap()
+    }
+
+    #[test]
+    fn rng_is_deterministic_and_in_range() {
+        let mut a = Rng::new(1, 2);
+        let mut b = Rng::new(1, 2);
+        let mut c = Rng::new(1, 3);
+        let xs: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
+        assert_eq!(xs, (0..8).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(xs, (0..8).map(|_| c.next_u64()).collect::<Vec<_>>());
+        for _ in 0..1000 {
+            assert!((10..20).contains(&a.range(10, 20)));
+        }
+        assert_eq!(a.range(5, 5), 5);
+        assert!(!a.chance(0.0));
+        assert!(a.chance(1.0));
+        let hits = (0..10_000).filter(|_| a.chance(0.25)).count();
+        assert!((2_200..2_800).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn plan_timing_invariants() {
+        let a = args(&["--calls", "50", "--concurrency", "7", "--jitter-ms", "15"]);
+        let plan = Plan::new(&a);
+        assert_eq!(plan.packets_per_stream, 250);
+        for call in &plan.calls {
+            let t = call.sip_us;
+            assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+            assert!((500_000..2_000_000).contains(&(t[3] - t[0])));
+            for s in &call.streams {
+                assert!(s.start_us > t[3] && s.start_us < t[3] + 20_000);
+                let last = s.start_us + 249 * 20_000 + 15_000;
+                assert!(t[5] > last, "BYE after the last (jittered) RTP packet");
+            }
+        }
+        // Calls of one slot never overlap.
+        for slot in 0..7 {
+            let spans: Vec<_> = plan.calls.iter().skip(slot).step_by(7).collect();
+            for w in spans.windows(2) {
+                assert!(w[1].sip_us[0] > w[0].sip_us[6]);
+            }
+        }
+    }
+
+    #[test]
+    fn reorder_probability_matches_fraction() {
+        let plan = Plan::new(&args(&["--reorder", "20"]));
+        // q = p / (2 - p): pairs started per slot for 20 % of packets displaced.
+        assert!((plan.swap - 0.2 / 1.8).abs() < 1e-12);
+        assert_eq!(Plan::new(&args(&["--reorder", "100"])).swap, 1.0);
+        assert_eq!(Plan::new(&args(&[])).swap, 0.0);
+    }
+
+    #[test]
+    fn numbers_and_call_ids() {
+        assert_eq!(Plan::caller_number(0), "1000");
+        assert_eq!(Plan::callee_number(0), "+39025550000");
+        assert_eq!(Plan::callee_number(1), "+39025557919");
+        let plan = Plan::new(&args(&["--calls", "3", "--ipv6"]));
+        let id = plan.call_id(2);
+        assert!(id.ends_with("2@[fd00:1::3]"), "{id}");
+    }
+
+    #[test]
+    fn manifest_path_defaults_to_json_beside_output() {
+        assert_eq!(args(&[]).manifest_path(), PathBuf::from("t.json"));
+        let a = args(&["--manifest", "m/x.json"]);
+        assert_eq!(a.manifest_path(), PathBuf::from("m/x.json"));
+    }
+
+    #[test]
+    fn zero_calls_give_an_empty_capture() {
+        let mut out = Vec::new();
+        let manifest = generate(&args(&["--calls", "0"]), &mut out).unwrap();
+        assert_eq!(out.len(), 24);
+        assert!(manifest.calls.is_empty());
+        assert_eq!(manifest.totals, Totals::default());
     }
 }

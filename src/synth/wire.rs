@@ -125,20 +125,26 @@ pub fn build_udp_frame(
     true
 }
 
-/// Adds `bytes` as big-endian 16-bit words (odd tail padded with zero) to `sum`.
-fn add_words(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for pair in &mut chunks {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([pair[0], pair[1]])));
-        // Fold early so a 64 KiB datagram can never overflow the accumulator.
-        if sum > 0xFFFF_0000 {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
+/// Adds `bytes` as big-endian 16-bit words (odd tail padded with zero) to
+/// `sum`, returning a value congruent modulo 0xFFFF and below 0x1_0000.
+///
+/// Sums 32-bit words into a 64-bit accumulator (2^16 is 1 modulo 0xFFFF, so
+/// this is the same ones'-complement sum): twice as few steps on the hot path.
+fn add_words(sum: u32, bytes: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut chunks = bytes.chunks_exact(4);
+    for word in &mut chunks {
+        acc += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add(u32::from(*last) << 8);
+    let rest = chunks.remainder();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    acc += u64::from(u32::from_be_bytes(tail));
+    // A 64 KiB datagram adds at most 2^14 words of 2^32: far from overflow.
+    while acc > 0xFFFF {
+        acc = (acc & 0xFFFF) + (acc >> 16);
     }
-    sum
+    acc as u32
 }
 
 /// Folds carries of a ones'-complement sum into 16 bits.
