@@ -219,10 +219,25 @@ fn freeswitch_pcmu_then_pcma_oneway_prompt() {
             rms(&w.right)
         );
     }
-    // The same prompt, decoded from u-law and from A-law, lines up sample for
-    // sample (both start 18.3 ms after their 200 OK).
-    let c = correlation(&pcmu.right, &pcma.right);
-    assert!(c > 0.99, "PCMU and PCMA prompts correlate at lag 0: {c:.4}");
+    // The same prompt, decoded from u-law and from A-law, lines up within one
+    // sample: both start 18.3 ms after their 200 OK (18.340 ms and 18.309 ms
+    // by the capture clock, i.e. 146.7 and 146.5 samples).
+    let (c, lag) = (-2i32..=2)
+        .map(|lag| {
+            let skip = lag.unsigned_abs() as usize;
+            let c = if lag >= 0 {
+                correlation(&pcmu.right[skip..], &pcma.right)
+            } else {
+                correlation(&pcmu.right, &pcma.right[skip..])
+            };
+            (c, lag)
+        })
+        .fold((f64::MIN, 0), |best, x| if x.0 > best.0 { x } else { best });
+    assert!(
+        c > 0.999,
+        "PCMU and PCMA prompts correlate within one sample: {c:.4} at lag {lag}"
+    );
+    assert!(lag.abs() <= 1, "aligned within one sample, lag {lag}");
 }
 
 // 2 ------------------------------------------------------------------------
@@ -422,11 +437,13 @@ fn fax_pcma_declined_t38_multihop() {
     assert_near("duration", duration_secs(&hop.1), 76.9, 1.5);
     assert_near("WAV", w.seconds(), 76.9, 1.5);
     // CED 2100 Hz from ~29.8 s to 33.8 s, i.e. ~2-6 s into the call, on .100 -> .52.
+    // CED reverses its phase every 450 ms (V.25), so look at 100 ms blocks.
     let ced = span(&w.left, 2.5, 5.5);
+    let blocks: Vec<f64> = ced.chunks(800).map(|b| tone_ratio(b, 2100.0)).collect();
+    let toned = blocks.iter().filter(|&&r| r > 0.5).count();
     assert!(
-        tone_ratio(ced, 2100.0) > 0.5,
-        "2100 Hz CED on the left: {}",
-        tone_ratio(ced, 2100.0)
+        toned * 4 >= blocks.len() * 3,
+        "2100 Hz CED on the left in most 100 ms blocks: {blocks:?}"
     );
     // The modem signal continues after the rejected T.38 offer (64.5 s -> ~36.6 s in).
     assert!(

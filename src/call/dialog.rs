@@ -82,6 +82,9 @@ pub struct MediaSpec {
     pub protocol: MediaProtocol,
     /// Payload types with their meaning, in preference order (capped).
     pub payloads: Vec<(u8, PayloadKind, String)>,
+    /// The SDP came from the endpoint that receives the media (its address
+    /// is the source of the SIP message), not from a B2BUA on its behalf.
+    pub firsthand: bool,
 }
 
 impl MediaSpec {
@@ -108,6 +111,7 @@ impl MediaSpec {
             direction: media.effective_direction(sdp),
             protocol: media.protocol,
             payloads,
+            firsthand: false,
         })
     }
 
@@ -355,7 +359,10 @@ impl Dialog {
             return;
         }
         self.last_activity = now;
-        let spec = sdp.and_then(MediaSpec::from_sdp);
+        let spec = sdp.and_then(MediaSpec::from_sdp).map(|mut spec| {
+            spec.firsthand = spec.addr.is_some_and(|a| a.ip() == src.ip());
+            spec
+        });
         let cseq = msg.cseq();
         match msg.start_line() {
             StartLine::Request { method, .. } => {

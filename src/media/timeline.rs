@@ -525,8 +525,15 @@ impl Timeline {
 
     /// Counts a packet that is not written (see [`Skipped`]). Its time stays
     /// silence unless audio covers it.
-    pub fn skip(&mut self, channel: Channel, why: Skipped) {
-        let stats = &mut self.channels[channel as usize].stats;
+    pub fn skip(&mut self, channel: Channel, why: Skipped, ssrc: u32, sequence: u16) {
+        let ch = &mut self.channels[channel as usize];
+        // Skipped packets still take sequence numbers: count them as received
+        // so that comfort noise and DTMF are not reported as loss.
+        if let Some(stream) = ch.stream.as_mut().filter(|s| s.ssrc == ssrc) {
+            stream.seq.update(sequence, &mut ch.closed_lost);
+            ch.stats.lost = ch.closed_lost.saturating_add(stream.seq.lost());
+        }
+        let stats = &mut ch.stats;
         match why {
             Skipped::TelephoneEvent => stats.telephone_events += 1,
             Skipped::ComfortNoise => stats.comfort_noise += 1,
@@ -1181,7 +1188,7 @@ mod tests {
                 tl.place(channel, now, ssrc, seq, ts, law, &payload[..len], &mut out)
                     .unwrap();
                 if h % 13 == 0 {
-                    tl.skip(channel, Skipped::ComfortNoise);
+                    tl.skip(channel, Skipped::ComfortNoise, ssrc, seq.wrapping_add(1));
                 }
                 assert_eq!(tl.memory_bytes(), memory);
             }
@@ -1191,6 +1198,55 @@ mod tests {
             assert_eq!(out.frames(), expected);
             assert_eq!(tl.flushed(), expected);
         }
+    }
+
+    #[test]
+    fn skipped_packets_in_the_stream_are_not_loss() {
+        let mut out = WavWriter::new(Cursor::new(Vec::new()), ULAW, 2).unwrap();
+        let mut tl = Timeline::new(T0, ULAW, TimelineLimits::default());
+        for i in 0..100u16 {
+            let k = i64::from(i) * 160;
+            if i % 10 == 5 {
+                // Comfort noise and DTMF share the audio's SSRC and sequence.
+                let why = if i % 20 == 5 {
+                    Skipped::ComfortNoise
+                } else {
+                    Skipped::TelephoneEvent
+                };
+                tl.skip(Channel::Left, why, 9, i);
+                continue;
+            }
+            tl.place(
+                Channel::Left,
+                at(k, 0),
+                9,
+                i,
+                k as u32,
+                Law::Ulaw,
+                &[1; 160],
+                &mut out,
+            )
+            .unwrap();
+        }
+        let s = tl.stats(Channel::Left);
+        assert_eq!(
+            (s.packets, s.lost, s.comfort_noise, s.telephone_events),
+            (90, 0, 5, 5)
+        );
+        // A skipped packet of another SSRC says nothing about this stream.
+        tl.skip(Channel::Left, Skipped::OtherCodec, 10, 500);
+        tl.place(
+            Channel::Left,
+            at(100 * 160, 0),
+            9,
+            101,
+            16_000,
+            Law::Ulaw,
+            &[1; 160],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(tl.stats(Channel::Left).lost, 1);
     }
 
     #[test]
@@ -1301,8 +1357,8 @@ mod tests {
         }
         tl.advance(at(16_000, 0), &mut out).unwrap();
         assert_eq!(out.frames(), 16_000 - 3200);
-        tl.skip(Channel::Right, Skipped::TelephoneEvent);
-        tl.skip(Channel::Right, Skipped::OtherCodec);
+        tl.skip(Channel::Right, Skipped::TelephoneEvent, 0, 0);
+        tl.skip(Channel::Right, Skipped::OtherCodec, 0, 0);
         tl.finish(at(20_000, 0), &mut out).unwrap();
         assert_eq!(out.frames(), 20_000);
         let before = tl.stats(Channel::Left).clone();
