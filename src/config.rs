@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Networks (CIDRs) whose endpoints are the local party.
@@ -249,19 +249,6 @@ pub struct LimitsConfig {
     pub max_fragmented_datagrams: usize,
     /// A partial fragmented datagram is dropped after this long (capture time).
     pub fragment_timeout_secs: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            local_networks: Vec::new(),
-            recording: RecordingConfig::default(),
-            spool: SpoolConfig::default(),
-            users: BTreeMap::new(),
-            limits: LimitsConfig::default(),
-            upload: UploadConfig::default(),
-        }
-    }
 }
 
 impl Default for RecordingConfig {

@@ -34,7 +34,7 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Record the calls in pcap/pcapng files into the spool.
-    Replay(ReplayArgs),
+    Replay(Box<ReplayArgs>),
     /// Write a synthetic capture of SIP calls whose parties send distinct tones.
     Synth(taprec::synth::SynthArgs),
     /// Upload the recordings queued in the spool, then exit (non-zero if any

@@ -285,10 +285,17 @@ impl<S: Store> Core<S> {
                     rec.failed = Some(e.to_string());
                 }
             }
-            PayloadKind::TelephoneEvent => rec.timeline.skip(channel, Skipped::TelephoneEvent),
-            PayloadKind::ComfortNoise => rec.timeline.skip(channel, Skipped::ComfortNoise),
+            PayloadKind::TelephoneEvent => {
+                rec.timeline
+                    .skip(channel, Skipped::TelephoneEvent, rtp.ssrc, rtp.sequence)
+            }
+            PayloadKind::ComfortNoise => {
+                rec.timeline
+                    .skip(channel, Skipped::ComfortNoise, rtp.ssrc, rtp.sequence)
+            }
             PayloadKind::Other => {
-                rec.timeline.skip(channel, Skipped::OtherCodec);
+                rec.timeline
+                    .skip(channel, Skipped::OtherCodec, rtp.ssrc, rtp.sequence);
                 if rec.other_codec.is_none() {
                     let name = slot
                         .dialog
@@ -397,10 +404,18 @@ impl<S: Store> Core<S> {
             }
         }
         slot.payloads = payloads;
-        let Some(addr) = slot.dialog.party(role).media.as_ref().and_then(|m| m.addr) else {
+        let Some((addr, firsthand)) = slot
+            .dialog
+            .party(role)
+            .media
+            .as_ref()
+            .and_then(|m| m.addr.map(|a| (a, m.firsthand)))
+        else {
             return;
         };
-        self.index.announce(addr, slot_id, role);
+        if !self.index.announce(addr, slot_id, role, firsthand) {
+            return;
+        }
         if !slot.media_addrs.contains(&addr) {
             if slot.media_addrs.len() >= MAX_MEDIA_ADDRS {
                 let old = slot.media_addrs.remove(0);
@@ -750,7 +765,9 @@ fn build_metadata<W: Write + Seek>(
             "truncated at the maximum duration of {} s",
             config.recording.max_duration_secs
         ),
-        EndReason::EndOfInput => "truncated: the capture ended during the call".to_string(),
+        EndReason::EndOfInput => {
+            "truncated: end of input (the capture ended during the call)".to_string()
+        }
         EndReason::Evicted => "truncated: the call table was full".to_string(),
     });
     Metadata {

@@ -82,6 +82,9 @@ pub struct MediaSpec {
     pub protocol: MediaProtocol,
     /// Payload types with their meaning, in preference order (capped).
     pub payloads: Vec<(u8, PayloadKind, String)>,
+    /// The SDP came from the endpoint that receives the media (its address
+    /// is the source of the SIP message), not from a B2BUA on its behalf.
+    pub firsthand: bool,
 }
 
 impl MediaSpec {
@@ -108,6 +111,7 @@ impl MediaSpec {
             direction: media.effective_direction(sdp),
             protocol: media.protocol,
             payloads,
+            firsthand: false,
         })
     }
 
@@ -355,7 +359,10 @@ impl Dialog {
             return;
         }
         self.last_activity = now;
-        let spec = sdp.and_then(MediaSpec::from_sdp);
+        let spec = sdp.and_then(MediaSpec::from_sdp).map(|mut spec| {
+            spec.firsthand = spec.addr.is_some_and(|a| a.ip() == src.ip());
+            spec
+        });
         let cseq = msg.cseq();
         match msg.start_line() {
             StartLine::Request { method, .. } => {
@@ -389,9 +396,7 @@ impl Dialog {
                         events.push(DialogEvent::Ended(EndReason::Bye(requester)));
                     }
                     Method::Cancel => {
-                        if !self.cancelled {
-                            self.cancelled = true;
-                        }
+                        self.cancelled = true;
                     }
                     _ => {}
                 }
@@ -512,9 +517,8 @@ impl Dialog {
                 });
                 self.parties[1].tag = to_tag;
                 self.early.clear();
-                match spec.or(branch_spec) {
-                    Some(spec) => self.set_media(Role::Callee, spec, events),
-                    None => {}
+                if let Some(spec) = spec.or(branch_spec) {
+                    self.set_media(Role::Callee, spec, events);
                 }
                 events.push(DialogEvent::Answered);
             }

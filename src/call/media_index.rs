@@ -18,6 +18,9 @@ pub struct Leg {
     pub owner: Role,
     /// Learned from traffic rather than announced in SDP.
     pub learned: bool,
+    /// Announced by the endpoint itself (the SDP's address is the address
+    /// its SIP came from), rather than by a B2BUA or proxy on its behalf.
+    pub firsthand: bool,
 }
 
 /// Address -> call leg. Lookups are the per-packet hot path: one hash probe
@@ -45,16 +48,26 @@ impl MediaIndex {
     }
 
     /// Announces that `owner` of call `slot` receives on `addr` (from SDP).
-    /// The latest announcement of an address wins.
-    pub fn announce(&mut self, addr: SocketAddr, slot: u32, owner: Role) {
+    /// The latest announcement of an address wins, except that a secondhand
+    /// one (a B2BUA passing on the other leg's address) never takes an
+    /// address from another call that its endpoint announced firsthand.
+    /// Returns true when the address now leads to `slot`.
+    pub fn announce(&mut self, addr: SocketAddr, slot: u32, owner: Role, firsthand: bool) -> bool {
+        if let Some(existing) = self.map.get(&addr) {
+            if existing.slot != slot && existing.firsthand && !existing.learned && !firsthand {
+                return false;
+            }
+        }
         self.map.insert(
             addr,
             Leg {
                 slot,
                 owner,
                 learned: false,
+                firsthand,
             },
         );
+        true
     }
 
     /// Records that `owner` of call `slot` sends from `addr` (symmetric RTP),
@@ -69,6 +82,7 @@ impl MediaIndex {
                 slot,
                 owner,
                 learned: true,
+                firsthand: false,
             },
         );
         true
@@ -124,7 +138,7 @@ mod tests {
     #[test]
     fn destination_match_names_the_other_party_as_sender() {
         let mut index = MediaIndex::new();
-        index.announce(addr("10.0.0.1:4000"), 7, Role::Caller);
+        index.announce(addr("10.0.0.1:4000"), 7, Role::Caller, true);
         let m = index
             .lookup(addr("192.0.2.9:9000"), addr("10.0.0.1:4000"))
             .unwrap();
@@ -136,7 +150,7 @@ mod tests {
     #[test]
     fn source_match_names_the_owner_as_sender() {
         let mut index = MediaIndex::new();
-        index.announce(addr("10.0.0.1:4000"), 7, Role::Caller);
+        index.announce(addr("10.0.0.1:4000"), 7, Role::Caller, true);
         let m = index
             .lookup(addr("10.0.0.1:4000"), addr("192.0.2.9:9000"))
             .unwrap();
@@ -147,7 +161,7 @@ mod tests {
     #[test]
     fn learning_never_overrides_an_announced_address() {
         let mut index = MediaIndex::new();
-        index.announce(addr("10.0.0.1:4000"), 1, Role::Caller);
+        index.announce(addr("10.0.0.1:4000"), 1, Role::Caller, true);
         assert!(!index.learn(addr("10.0.0.1:4000"), 2, Role::Callee));
         assert_eq!(index.leg(&addr("10.0.0.1:4000")).unwrap().slot, 1);
         assert!(index.learn(addr("198.51.100.7:5000"), 1, Role::Callee));
@@ -155,5 +169,23 @@ mod tests {
         assert_eq!(index.len(), 2);
         index.remove_if_owned(&addr("198.51.100.7:5000"), 1);
         assert_eq!(index.len(), 1);
+    }
+
+    #[test]
+    fn secondhand_announcement_does_not_steal_a_firsthand_address() {
+        let mut index = MediaIndex::new();
+        let a = addr("172.16.98.1:8000");
+        assert!(index.announce(a, 1, Role::Caller, true));
+        // A B2BUA re-INVITEs its other leg with the caller's address.
+        assert!(!index.announce(a, 2, Role::Caller, false));
+        assert_eq!(index.leg(&a).unwrap().slot, 1);
+        // The endpoint itself moving to another call does take it.
+        assert!(index.announce(a, 3, Role::Callee, true));
+        assert_eq!(index.leg(&a).unwrap().slot, 3);
+        // And a secondhand claim takes an address nobody owns firsthand.
+        let b = addr("172.16.98.145:8000");
+        assert!(index.announce(b, 2, Role::Callee, false));
+        assert!(index.announce(b, 1, Role::Callee, false));
+        assert_eq!(index.leg(&b).unwrap().slot, 1);
     }
 }

@@ -27,6 +27,28 @@ pub enum LinkType {
     Null,
 }
 
+impl LinkType {
+    /// Maps a LINKTYPE_/DLT_ value from a capture file to the framing taprec
+    /// decodes, `None` for link types it does not decode.
+    ///
+    /// Only the low 16 bits are the link type; the upper bits of the pcap
+    /// header field may carry FCS information and are ignored.
+    pub fn from_linktype(linktype: i32) -> Option<LinkType> {
+        match linktype & 0xffff {
+            0 | 108 => Some(LinkType::Null),
+            1 => Some(LinkType::Ethernet),
+            // 101 is LINKTYPE_RAW; 12 and 14 are the DLT_RAW values some
+            // systems write into files directly.
+            12 | 14 | 101 => Some(LinkType::RawIp),
+            113 => Some(LinkType::LinuxSll),
+            228 => Some(LinkType::Ipv4),
+            229 => Some(LinkType::Ipv6),
+            276 => Some(LinkType::LinuxSll2),
+            _ => None,
+        }
+    }
+}
+
 /// One captured frame, borrowed from the capture source's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {

@@ -7,11 +7,16 @@
 //! [`DecodeError`] that the caller counts and drops.
 
 pub mod fragment;
+mod ip;
+mod link;
 pub mod rtp;
 
 use crate::capture::LinkType;
 use crate::Timestamp;
-use std::net::SocketAddr;
+use fragment::{FragmentKey, Push, Reassembler};
+use ip::{protocol, IpPacket};
+use link::Network;
+use std::net::{IpAddr, SocketAddr};
 
 /// Why a frame could not be decoded. Counted and dropped, never fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -55,7 +60,9 @@ pub struct Datagram<'a> {
 pub enum Decoded<'a> {
     /// A complete transport payload.
     Datagram(Datagram<'a>),
-    /// A fragment was stored; the datagram is not complete yet.
+    /// An IP fragment was taken by the reassembler and the datagram is not
+    /// complete yet (or it was dropped by a limit, counted in
+    /// [`DecodeStats::fragments_dropped`]).
     FragmentHeld,
     /// A valid frame that carries nothing taprec uses (ARP, ICMP, ...).
     Ignored,
@@ -105,31 +112,421 @@ pub struct DecodeStats {
 }
 
 /// Stateful frame decoder (state = the fragment reassembler).
+///
+/// The non-fragment path borrows everything from the frame and allocates
+/// nothing; only fragments are copied (into the bounded reassembler).
 pub struct Decoder {
-    _private: (),
+    reassembler: Reassembler,
+    stats: DecodeStats,
 }
 
 impl Decoder {
     /// A decoder with the given fragment limits.
     pub fn new(limits: FragmentLimits) -> Self {
-        let _ = limits;
-        todo!()
+        Decoder {
+            reassembler: Reassembler::new(limits),
+            stats: DecodeStats::default(),
+        }
     }
 
     /// Decodes one frame captured at `ts`. Errors are also counted in
     /// [`Decoder::stats`].
+    ///
+    /// A reassembled datagram's payload borrows the decoder until the next
+    /// call; every other payload borrows `data`.
     pub fn decode<'a>(
         &'a mut self,
         ts: Timestamp,
         link: LinkType,
         data: &'a [u8],
     ) -> Result<Decoded<'a>, DecodeError> {
-        let _ = (ts, link, data);
-        todo!()
+        self.stats.frames += 1;
+        let result = decode_frame(&mut self.reassembler, &mut self.stats, ts, link, data);
+        match result {
+            Err(DecodeError::Truncated) => self.stats.truncated += 1,
+            Err(DecodeError::Malformed) => self.stats.malformed += 1,
+            Err(DecodeError::Unsupported) => self.stats.unsupported += 1,
+            Ok(_) => {}
+        }
+        result
     }
 
     /// Counters so far.
     pub fn stats(&self) -> &DecodeStats {
-        todo!()
+        &self.stats
+    }
+
+    /// The fragment reassembler (for its gauges: bytes held, datagrams in
+    /// progress).
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reassembler
+    }
+}
+
+/// Link layer, IP, reassembly, transport. Split from [`Decoder::decode`] so
+/// the result may borrow the reassembler while the stats are updated.
+fn decode_frame<'a>(
+    reassembler: &'a mut Reassembler,
+    stats: &mut DecodeStats,
+    ts: Timestamp,
+    link: LinkType,
+    data: &'a [u8],
+) -> Result<Decoded<'a>, DecodeError> {
+    if reassembler.in_progress() > 0 {
+        reassembler.expire(ts);
+        stats.fragments_dropped = reassembler.dropped();
+    }
+    let packet = match link::network(link, data)? {
+        Network::Ipv4(bytes) => ip::ipv4(bytes)?,
+        Network::Ipv6(bytes) => ip::ipv6(bytes)?,
+        Network::Other => return Ok(Decoded::Ignored),
+    };
+    let Some(fragment) = packet.fragment else {
+        return transport(packet.src, packet.dst, packet.protocol, packet.payload);
+    };
+    stats.fragments += 1;
+    let key = FragmentKey {
+        src: packet.src,
+        dst: packet.dst,
+        protocol: packet.protocol,
+        id: fragment.id,
+    };
+    let pushed = reassembler.push(ts, key, fragment.offset, fragment.more, packet.payload);
+    stats.fragments_dropped = reassembler.dropped();
+    match pushed? {
+        Push::Held | Push::Dropped => Ok(Decoded::FragmentHeld),
+        Push::Complete => {
+            stats.reassembled += 1;
+            let reassembler: &'a Reassembler = reassembler;
+            reassembled(packet, reassembler.completed())
+        }
+    }
+}
+
+/// Decodes a reassembled datagram. For IPv6 the payload starts with the
+/// fragment header's next header, which may be another extension header.
+fn reassembled<'a>(packet: IpPacket<'_>, payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    let (protocol, payload) = if packet.src.is_ipv6() {
+        let (protocol, payload, _) = ip::extensions(packet.protocol, payload, false)?;
+        (protocol, payload)
+    } else {
+        (packet.protocol, payload)
+    };
+    transport(packet.src, packet.dst, protocol, payload)
+}
+
+/// The transport layer of a complete datagram.
+fn transport(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    payload: &[u8],
+) -> Result<Decoded<'_>, DecodeError> {
+    match protocol {
+        protocol::UDP => {
+            let (src_port, dst_port, payload) = udp(payload)?;
+            Ok(Decoded::Datagram(Datagram {
+                transport: Transport::Udp,
+                src: SocketAddr::new(src, src_port),
+                dst: SocketAddr::new(dst, dst_port),
+                payload,
+            }))
+        }
+        // IPv4 may carry AH before the transport header too.
+        protocol::AUTH => {
+            // The walk skips every AH, so this recurses at most once.
+            let (protocol, payload, _) = ip::extensions(protocol::AUTH, payload, false)?;
+            transport(src, dst, protocol, payload)
+        }
+        // SIP over TCP: parse the segment here into a `Transport::Tcp`
+        // datagram once stream reassembly exists above decode.
+        protocol::TCP => Ok(Decoded::Ignored),
+        // ICMP, SCTP, GRE, ESP, no next header, ...
+        _ => Ok(Decoded::Ignored),
+    }
+}
+
+/// UDP header (RFC 768): ports and the payload, bounded by the length field.
+fn udp(data: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
+    let src_port = link::be16(data, 0)?;
+    let dst_port = link::be16(data, 2)?;
+    let length = usize::from(link::be16(data, 4)?);
+    if length < 8 {
+        return Err(DecodeError::Malformed);
+    }
+    let payload = data.get(8..length).ok_or(DecodeError::Truncated)?;
+    Ok((src_port, dst_port, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const SRC4: [u8; 4] = [192, 0, 2, 10];
+    const DST4: [u8; 4] = [198, 51, 100, 20];
+
+    fn udp_segment(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        let mut s = src_port.to_be_bytes().to_vec();
+        s.extend_from_slice(&dst_port.to_be_bytes());
+        s.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        s.extend_from_slice(&[0, 0]);
+        s.extend_from_slice(payload);
+        s
+    }
+
+    fn ipv4(protocol: u8, id: u16, flags_offset: u16, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x45, 0];
+        p.extend_from_slice(&(20 + body.len() as u16).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&flags_offset.to_be_bytes());
+        p.extend_from_slice(&[64, protocol, 0, 0]);
+        p.extend_from_slice(&SRC4);
+        p.extend_from_slice(&DST4);
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn ipv6(next: u8, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&Ipv6Addr::new(0xfd17, 0, 0, 2, 0, 0, 0, 1).octets());
+        p.extend_from_slice(&Ipv6Addr::new(0xfd17, 0, 0, 2, 0, 0, 0, 2).octets());
+        p.extend_from_slice(body);
+        p
+    }
+
+    fn ethernet(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        while f.len() < 60 {
+            f.push(0); // minimum frame size padding
+        }
+        f
+    }
+
+    fn datagram(decoded: Decoded<'_>) -> (SocketAddr, SocketAddr, Vec<u8>) {
+        match decoded {
+            Decoded::Datagram(d) => {
+                assert_eq!(d.transport, Transport::Udp);
+                (d.src, d.dst, d.payload.to_vec())
+            }
+            other => panic!("expected a datagram, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_ipv4_udp_with_padding() {
+        let frame = ethernet(
+            0x0800,
+            &ipv4(17, 1, 0x4000, &udp_segment(5060, 5062, b"OPTIONS")),
+        );
+        let mut d = Decoder::new(FragmentLimits::default());
+        let (src, dst, payload) =
+            datagram(d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap());
+        assert_eq!(src, SocketAddr::from((Ipv4Addr::from(SRC4), 5060)));
+        assert_eq!(dst, SocketAddr::from((Ipv4Addr::from(DST4), 5062)));
+        assert_eq!(payload, b"OPTIONS");
+    }
+
+    #[test]
+    fn zero_length_udp_payload() {
+        let frame = ethernet(0x0800, &ipv4(17, 1, 0, &udp_segment(1, 2, b"")));
+        let mut d = Decoder::new(FragmentLimits::default());
+        let (_, _, payload) = datagram(d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap());
+        assert!(payload.is_empty());
+    }
+
+    #[test]
+    fn udp_length_errors_are_counted() {
+        let mut d = Decoder::new(FragmentLimits::default());
+        let mut bad = udp_segment(1, 2, b"abc");
+        bad[5] = 4; // length < 8
+        let frame = ipv4(17, 1, 0, &bad);
+        assert_eq!(
+            d.decode(Timestamp(0), LinkType::Ipv4, &frame).unwrap_err(),
+            DecodeError::Malformed
+        );
+        let mut long = udp_segment(1, 2, b"abc");
+        long[5] = 200;
+        let frame = ipv4(17, 1, 0, &long);
+        assert_eq!(
+            d.decode(Timestamp(0), LinkType::Ipv4, &frame).unwrap_err(),
+            DecodeError::Truncated
+        );
+        let frame = ethernet(0x8847, &[0; 20]);
+        assert_eq!(
+            d.decode(Timestamp(0), LinkType::Ethernet, &frame)
+                .unwrap_err(),
+            DecodeError::Unsupported
+        );
+        let s = d.stats();
+        assert_eq!(
+            (s.frames, s.malformed, s.truncated, s.unsupported),
+            (3, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn tcp_icmp_and_arp_are_ignored() {
+        let mut d = Decoder::new(FragmentLimits::default());
+        for frame in [
+            ethernet(0x0800, &ipv4(6, 1, 0, &[0; 20])),
+            ethernet(0x0800, &ipv4(1, 1, 0, &[8, 0, 0, 0])),
+            ethernet(0x0806, &[0; 28]),
+        ] {
+            assert!(matches!(
+                d.decode(Timestamp(0), LinkType::Ethernet, &frame),
+                Ok(Decoded::Ignored)
+            ));
+        }
+    }
+
+    #[test]
+    fn ipv4_ah_is_skipped() {
+        let mut body = vec![17, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        body.extend_from_slice(&udp_segment(7, 8, b"ah"));
+        let frame = ipv4(51, 1, 0, &body);
+        let mut d = Decoder::new(FragmentLimits::default());
+        let (_, _, payload) = datagram(d.decode(Timestamp(0), LinkType::Ipv4, &frame).unwrap());
+        assert_eq!(payload, b"ah");
+    }
+
+    /// Splits a UDP segment into IPv4 fragments of `size` bytes (multiple of 8).
+    fn ipv4_fragments(segment: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+        let chunks: Vec<&[u8]> = segment.chunks(size).collect();
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let more = if i + 1 < chunks.len() { 0x2000 } else { 0 };
+                let flags_offset = more | (i * size / 8) as u16;
+                ethernet(0x0800, &ipv4(17, id, flags_offset, chunk))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ipv4_fragments_in_order_out_of_order_and_duplicated() {
+        let sip: Vec<u8> = b"INVITE sip:bob@example.com SIP/2.0\r\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(3000)
+            .collect();
+        let segment = udp_segment(5060, 5060, &sip);
+        let frames = ipv4_fragments(&segment, 1480, 42);
+        assert_eq!(frames.len(), 3);
+        for order in [[0, 1, 2], [2, 0, 1], [1, 2, 1]] {
+            let mut d = Decoder::new(FragmentLimits::default());
+            let mut done = None;
+            for (n, &i) in order.iter().enumerate() {
+                let r = d
+                    .decode(Timestamp(n as i64), LinkType::Ethernet, &frames[i])
+                    .unwrap();
+                if let Decoded::Datagram(dg) = r {
+                    done = Some(dg.payload.to_vec());
+                } else {
+                    assert!(matches!(r, Decoded::FragmentHeld));
+                }
+            }
+            if order == [1, 2, 1] {
+                assert!(done.is_none());
+                // the missing first fragment completes it
+                let (_, _, payload) = datagram(
+                    d.decode(Timestamp(9), LinkType::Ethernet, &frames[0])
+                        .unwrap(),
+                );
+                assert_eq!(payload, sip);
+            } else {
+                assert_eq!(done.as_deref(), Some(&sip[..]));
+            }
+            assert_eq!(d.stats().reassembled, 1);
+            assert_eq!(d.reassembler().held_bytes(), 0);
+        }
+    }
+
+    #[test]
+    fn fragment_timeout_is_counted() {
+        let segment = udp_segment(1, 2, &[7; 100]);
+        let frames = ipv4_fragments(&segment, 48, 5);
+        let limits = FragmentLimits {
+            timeout_nanos: 1_000,
+            ..FragmentLimits::default()
+        };
+        let mut d = Decoder::new(limits);
+        d.decode(Timestamp(0), LinkType::Ethernet, &frames[0])
+            .unwrap();
+        // an unrelated packet much later expires the partial datagram
+        let other = ethernet(0x0806, &[0; 28]);
+        d.decode(Timestamp(10_000), LinkType::Ethernet, &other)
+            .unwrap();
+        assert_eq!(d.stats().fragments_dropped, 1);
+        assert_eq!(d.reassembler().in_progress(), 0);
+    }
+
+    #[test]
+    fn ipv6_fragments_with_extension_headers_reassemble() {
+        let sip =
+            b"INVITE sip:alice@[fd17::2] SIP/2.0\r\nVia: SIP/2.0/UDP [fd17::1]\r\n".repeat(30);
+        // fragmentable part: destination options header, then UDP
+        let mut fragmentable = vec![17, 0, 1, 4, 0, 0, 0, 0];
+        fragmentable.extend_from_slice(&udp_segment(15060, 5062, &sip));
+        let (first, second) = fragmentable.split_at(1232);
+        let frag = |offset: usize, more: bool, data: &[u8]| {
+            // hop-by-hop, then the fragment header (next header: dest options)
+            let mut body = vec![44, 0, 1, 4, 0, 0, 0, 0];
+            body.extend_from_slice(&[60, 0]);
+            body.extend_from_slice(&(((offset / 8) as u16) << 3 | more as u16).to_be_bytes());
+            body.extend_from_slice(&0xcafe_f00du32.to_be_bytes());
+            body.extend_from_slice(data);
+            let mut sll = vec![0, 4, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
+            sll.extend_from_slice(&ipv6(0, &body));
+            sll
+        };
+        let f1 = frag(0, true, first);
+        let f2 = frag(1232, false, second);
+        let mut d = Decoder::new(FragmentLimits::default());
+        assert!(matches!(
+            d.decode(Timestamp(0), LinkType::LinuxSll, &f2),
+            Ok(Decoded::FragmentHeld)
+        ));
+        let (src, dst, payload) =
+            datagram(d.decode(Timestamp(1), LinkType::LinuxSll, &f1).unwrap());
+        assert_eq!(payload, sip);
+        assert_eq!(src.port(), 15060);
+        assert_eq!(
+            dst.ip(),
+            IpAddr::V6(Ipv6Addr::new(0xfd17, 0, 0, 2, 0, 0, 0, 2))
+        );
+        let s = d.stats();
+        assert_eq!((s.fragments, s.reassembled, s.fragments_dropped), (2, 1, 0));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut d = Decoder::new(FragmentLimits::default());
+        let mut state: u32 = 1;
+        let seed = ethernet(0x0800, &ipv4(17, 3, 0x2000, &udp_segment(1, 2, &[0; 40])));
+        for i in 0..20_000 {
+            let mut frame = seed.clone();
+            for _ in 0..4 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let at = (state >> 8) as usize % frame.len();
+                frame[at] = (state >> 24) as u8;
+            }
+            frame.truncate((state as usize >> 3) % (frame.len() + 1));
+            for link in [
+                LinkType::Ethernet,
+                LinkType::RawIp,
+                LinkType::Null,
+                LinkType::LinuxSll2,
+            ] {
+                let _ = d.decode(Timestamp(i), link, &frame);
+            }
+        }
+        assert_eq!(d.stats().frames, 80_000);
     }
 }

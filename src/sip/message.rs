@@ -452,7 +452,7 @@ impl<'a> Message<'a> {
                 // Continuation of the previous field (RFC 3261 7.3.1).
                 if let Some(f) = current.as_mut() {
                     extend_field(f, line, pos);
-                    if (f.value.end - f.name.start) as usize > limits.max_line_len {
+                    if f.value.end.saturating_sub(f.name.start) as usize > limits.max_line_len {
                         return Err(SipError::TooLarge);
                     }
                 }
@@ -477,10 +477,9 @@ impl<'a> Message<'a> {
                 if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
                     return Err(SipError::Malformed);
                 }
-                let n = v
-                    .iter()
-                    .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'));
-                content_length = Some(n);
+                // At most 10 digits: fits a u64 on every platform.
+                let n = v.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+                content_length = Some(usize::try_from(n).map_err(|_| SipError::TooLarge)?);
                 break;
             }
         }
@@ -981,6 +980,19 @@ fn split_uri(uri: &str) -> (Option<&str>, Option<&str>) {
     };
     let host = if hostport.starts_with('[') {
         hostport.find(']').map(|close| &hostport[..=close])
+    } else if hostport.bytes().filter(|&b| b == b':').count() > 1 {
+        // An unbracketed IPv6 literal (seen in the wild): the last ":n" is a
+        // port only if what precedes it is still an address.
+        let candidate = &hostport[..hostport.find(';').unwrap_or(hostport.len())];
+        match candidate.rsplit_once(':') {
+            Some((addr, _))
+                if candidate.parse::<std::net::Ipv6Addr>().is_err()
+                    && addr.parse::<std::net::Ipv6Addr>().is_ok() =>
+            {
+                Some(addr)
+            }
+            _ => Some(candidate),
+        }
     } else {
         let end = hostport.find([':', ';']).unwrap_or(hostport.len());
         Some(&hostport[..end])
@@ -1071,4 +1083,391 @@ fn sdp_part_content(part: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Modelled on the delayed-offer call in pcma-rfc2833-delayed-offer-ptime30.cap:
+    /// the 200 OK carries the offer.
+    const OK_WITH_OFFER: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.168.105.105:5060;branch=z9hG4bK48df8586c6abf.1\r\n\
+Via: SIP/2.0/UDP 192.168.105.110:5060;branch=z9hG4bK12840\r\n\
+Record-Route: <sip:192.168.105.105:5060;lr>\r\n\
+From: 2502 <sip:2502@192.168.105.105>;tag=26598\r\n\
+To: <sip:2504@192.168.105.110:5060>;tag=12860\r\n\
+Call-ID: 25672@192.168.105.110\r\n\
+CSeq: 20 INVITE\r\n\
+Contact: <sip:2504@192.168.105.110:5060;transport=udp>\r\n\
+User-Agent: SIP IP-DECT gateway, NEC Philips Unified Solutions  \r\n\
+Content-Type: application/sdp\r\n\
+Content-Length:   123\r\n\
+\r\n\
+v=0\r\n\
+o=SIPDECT2504 4400 1459 IN IP4 192.168.105.110\r\n\
+s=-\r\n\
+c=IN IP4 192.168.105.110\r\n\
+t=0 0\r\n\
+m=audio 4376 RTP/AVP 8 0 18 96\r\n";
+
+    /// The INVITE of the same call: no SDP (delayed offer).
+    const INVITE_NO_SDP: &[u8] = b"INVITE sip:2504@192.168.105.110:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.168.105.105:5060;branch=z9hG4bK48df8586c6abf.1\r\n\
+From: 2502 <sip:2502@192.168.105.105>;tag=26598\r\n\
+To: <sip:2504@192.168.105.110:5060>\r\n\
+Call-ID: 25672@192.168.105.110\r\n\
+CSeq: 20 INVITE\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+    fn parse(data: &[u8]) -> Message<'_> {
+        let (msg, consumed) = Message::parse(data).expect("parses");
+        assert_eq!(consumed, data.len());
+        msg
+    }
+
+    #[test]
+    fn response_with_sdp() {
+        let msg = parse(OK_WITH_OFFER);
+        assert_eq!(
+            msg.start_line(),
+            StartLine::Response {
+                code: 200,
+                reason: "OK"
+            }
+        );
+        assert_eq!(msg.status(), Some(200));
+        assert_eq!(msg.method(), Some(Method::Invite));
+        assert_eq!(msg.call_id(), Some("25672@192.168.105.110"));
+        assert_eq!(
+            msg.cseq(),
+            Some(CSeq {
+                number: 20,
+                method: Method::Invite
+            })
+        );
+        let from = msg.from().unwrap();
+        assert_eq!(from.display_name.as_deref(), Some("2502"));
+        assert_eq!(from.uri, "sip:2502@192.168.105.105");
+        assert_eq!(from.user, Some("2502"));
+        assert_eq!(from.host, Some("192.168.105.105"));
+        assert_eq!(from.tag, Some("26598"));
+        let to = msg.to().unwrap();
+        assert_eq!(to.display_name, None);
+        assert_eq!(to.host, Some("192.168.105.110"));
+        assert_eq!(to.tag, Some("12860"));
+        // Top Via only, both Via lines kept in order.
+        assert_eq!(msg.via_branch(), Some("z9hG4bK48df8586c6abf.1"));
+        let vias: Vec<_> = msg.headers("via").collect();
+        assert_eq!(vias.len(), 2);
+        assert!(vias[1].ends_with("branch=z9hG4bK12840"));
+        assert_eq!(msg.contact().unwrap().user, Some("2504"));
+        assert_eq!(msg.content_type(), Some("application/sdp"));
+        assert!(msg.body().starts_with(b"v=0\r\n"));
+        assert_eq!(msg.sdp_body(), Some(msg.body()));
+        // Trailing spaces of a value are trimmed.
+        assert_eq!(
+            msg.header("User-Agent").as_deref(),
+            Some("SIP IP-DECT gateway, NEC Philips Unified Solutions")
+        );
+        assert_eq!(msg.fields().count(), 11);
+        assert!(looks_like_sip(OK_WITH_OFFER));
+    }
+
+    #[test]
+    fn delayed_offer_invite_has_no_sdp() {
+        let msg = parse(INVITE_NO_SDP);
+        assert!(msg.is_request());
+        assert_eq!(
+            msg.start_line(),
+            StartLine::Request {
+                method: Method::Invite,
+                uri: "sip:2504@192.168.105.110:5060"
+            }
+        );
+        assert_eq!(msg.status(), None);
+        assert_eq!(msg.body(), b"");
+        assert_eq!(msg.sdp_body(), None);
+        assert_eq!(msg.to().unwrap().tag, None);
+    }
+
+    #[test]
+    fn compact_headers_and_lf_only() {
+        let data = b"BYE sip:alice@10.0.0.1 SIP/2.0\n\
+v: SIP/2.0/TCP 10.0.0.2:5060;rport;branch=z9hG4bKabc, SIP/2.0/UDP 10.0.0.3;branch=z9hG4bKdef\n\
+f: <sip:bob@example.com>;tag=b1\n\
+t: \"Alice\" <sip:alice@example.com>;tag=a1\n\
+i:  abc123@host  \n\
+CSeq: 7 BYE\n\
+m: <sip:bob@10.0.0.2:5060;transport=tcp>\n\
+l: 0\n\
+\n";
+        let msg = parse(data);
+        assert_eq!(msg.method(), Some(Method::Bye));
+        assert_eq!(msg.call_id(), Some("abc123@host"));
+        assert_eq!(msg.from().unwrap().tag, Some("b1"));
+        assert_eq!(msg.to().unwrap().display_name.as_deref(), Some("Alice"));
+        // The first via of a line holding several.
+        assert_eq!(msg.via_branch(), Some("z9hG4bKabc"));
+        assert_eq!(msg.contact().unwrap().host, Some("10.0.0.2"));
+        assert_eq!(msg.header("Content-Length").as_deref(), Some("0"));
+        assert_eq!(msg.header("CALL-ID").as_deref(), Some("abc123@host"));
+        assert_eq!(msg.header("I").as_deref(), Some("abc123@host"));
+        assert!(looks_like_sip(data));
+    }
+
+    #[test]
+    fn folded_headers_and_space_before_colon() {
+        let data = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via : SIP/2.0/UDP pc33.atlanta.example.com\r\n\
+\x20;branch=z9hG4bK776asdhds\r\n\
+Subject:\r\n\
+\tI know you're there,\r\n   pick up the phone\r\n\
+From\t: \"Alice\"\r\n <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+To: <sip:bob@biloxi.example.com>\r\n\
+Call-ID: a84b4c76e66710@pc33.atlanta.example.com\r\n\
+CSeq: 314159 INVITE\r\n\
+Content-Length: 0\r\n\r\n";
+        let msg = parse(data);
+        assert_eq!(msg.via_branch(), Some("z9hG4bK776asdhds"));
+        assert_eq!(
+            msg.header("via").as_deref(),
+            Some("SIP/2.0/UDP pc33.atlanta.example.com ;branch=z9hG4bK776asdhds")
+        );
+        assert!(matches!(msg.header("Via"), Some(Cow::Owned(_))));
+        assert_eq!(
+            msg.header("s").as_deref(),
+            Some("I know you're there, pick up the phone")
+        );
+        let from = msg.from().unwrap();
+        assert_eq!(from.display_name.as_deref(), Some("Alice"));
+        assert_eq!(from.user, Some("alice"));
+        assert_eq!(from.tag, Some("1928301774"));
+        // Unfolded values are borrowed.
+        assert!(matches!(msg.header("To"), Some(Cow::Borrowed(_))));
+        let names: Vec<_> = msg.fields().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "Via",
+                "Subject",
+                "From",
+                "To",
+                "Call-ID",
+                "CSeq",
+                "Content-Length"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_method() {
+        let data = b"FOOBAR sip:x@y SIP/2.0\r\nCSeq: 1 FOOBAR\r\nContent-Length: 0\r\n\r\n";
+        let msg = parse(data);
+        assert_eq!(msg.method(), Some(Method::Other("FOOBAR")));
+        assert_eq!(msg.cseq().unwrap().method, Method::Other("FOOBAR"));
+        assert_eq!(Method::Other("FOOBAR").as_str(), "FOOBAR");
+        assert_eq!(Method::from_token("PRACK"), Method::Prack);
+    }
+
+    #[test]
+    fn truncated_body_and_headers() {
+        let cut = &OK_WITH_OFFER[..OK_WITH_OFFER.len() - 1];
+        assert_eq!(Message::parse(cut).unwrap_err(), SipError::Truncated);
+        let head_only = &INVITE_NO_SDP[..INVITE_NO_SDP.len() - 2];
+        assert_eq!(Message::parse(head_only).unwrap_err(), SipError::Truncated);
+        assert_eq!(
+            Message::parse(b"INVITE sip:a@b SI").unwrap_err(),
+            SipError::Truncated
+        );
+        assert_eq!(Message::parse(b"").unwrap_err(), SipError::Truncated);
+    }
+
+    #[test]
+    fn two_messages_back_to_back() {
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"\r\n\r\n"); // keep-alive
+        stream.extend_from_slice(OK_WITH_OFFER);
+        stream.extend_from_slice(INVITE_NO_SDP);
+        let (first, used) = Message::parse(&stream).unwrap();
+        assert_eq!(used, 4 + OK_WITH_OFFER.len());
+        assert_eq!(first.status(), Some(200));
+        assert_eq!(first.raw(), OK_WITH_OFFER);
+        let (second, used2) = Message::parse(&stream[used..]).unwrap();
+        assert_eq!(used2, INVITE_NO_SDP.len());
+        assert_eq!(second.method(), Some(Method::Invite));
+        assert_eq!(second.body(), b"");
+    }
+
+    #[test]
+    fn datagram_without_content_length_takes_rest() {
+        let data = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Type: text/plain\r\n\r\nhello";
+        let (msg, used) = Message::parse(data).unwrap();
+        assert_eq!(msg.body(), b"hello");
+        assert_eq!(used, data.len());
+        assert_eq!(msg.sdp_body(), None);
+    }
+
+    #[test]
+    fn quoted_display_names_with_escapes() {
+        let data = br#"OPTIONS sip:a@b SIP/2.0
+From: "Smith, John \"JJ\" \\ Sales" <sip:+15551234;npdi@pbx.example.com:5061;user=phone>;tag=x9
+To: Bob Smith <sips:bob:secret@[2001:db8::1]:5061>
+P-Asserted-Identity: "Caller" <tel:+1-555-1234;phone-context=example.com>, <sip:+15551234@example.com>
+Contact: *
+Content-Length: 0
+
+"#;
+        let msg = parse(data);
+        let from = msg.from().unwrap();
+        assert_eq!(
+            from.display_name.as_deref(),
+            Some(r#"Smith, John "JJ" \ Sales"#)
+        );
+        assert_eq!(from.user, Some("+15551234"));
+        assert_eq!(from.host, Some("pbx.example.com"));
+        assert_eq!(from.tag, Some("x9"));
+        let to = msg.to().unwrap();
+        assert_eq!(to.display_name.as_deref(), Some("Bob Smith"));
+        assert!(matches!(to.display_name, Some(Cow::Borrowed(_))));
+        assert_eq!(to.user, Some("bob"));
+        assert_eq!(to.host, Some("[2001:db8::1]"));
+        let pai = msg.p_asserted_identity().unwrap();
+        assert_eq!(pai.display_name.as_deref(), Some("Caller"));
+        assert_eq!(pai.uri, "tel:+1-555-1234;phone-context=example.com");
+        assert_eq!(pai.user, Some("+1-555-1234"));
+        assert_eq!(pai.host, None);
+        assert_eq!(msg.contact(), None);
+    }
+
+    #[test]
+    fn addr_spec_form_params_are_header_params() {
+        let data = b"NOTIFY sip:a@b SIP/2.0\r\nFrom: sip:carol@chicago.example.com;tag=887s\r\n\
+To: tel:+4930123\r\nContent-Length: 0\r\n\r\n";
+        let msg = parse(data);
+        let from = msg.from().unwrap();
+        assert_eq!(from.uri, "sip:carol@chicago.example.com");
+        assert_eq!(from.tag, Some("887s"));
+        assert_eq!(msg.to().unwrap().user, Some("+4930123"));
+    }
+
+    #[test]
+    fn unbracketed_ipv6_hosts() {
+        // As in ipv6-sip-bogus-timestamps.pcap.
+        let data = b"SIP/2.0 200 OK\r\n\
+Call-ID: c3eF6f58-363323Cd-8058EB88-10300252@fe80:0:0:0:21a:a0ff:fe07:32e0\r\n\
+Contact: <sip:4321@fec0:0:0:0:216:d3ff:fe0d:22c:5060>\r\n\
+CSeq: 1 INVITE\r\n\
+From: <sip:9876@fe80:0:0:0:21a:a0ff:fe07:32e0>;tag=a3bhg\r\n\
+Via: SIP/2.0/UDP fe80:0:0:0:21a:a0ff:fe07:32e0:5060;branch=z9hG4bKkdjuw8376\r\n\
+Content-Length: 0\r\n\r\n";
+        let msg = parse(data);
+        assert_eq!(
+            msg.contact().unwrap().host,
+            Some("fec0:0:0:0:216:d3ff:fe0d:22c")
+        );
+        assert_eq!(
+            msg.from().unwrap().host,
+            Some("fe80:0:0:0:21a:a0ff:fe07:32e0")
+        );
+        assert_eq!(msg.via_branch(), Some("z9hG4bKkdjuw8376"));
+    }
+
+    #[test]
+    fn multipart_sdp_part() {
+        let data = b"INVITE sip:1@h SIP/2.0\r\n\
+Content-Type: multipart/mixed;boundary=\"b0und\"\r\n\
+Content-Length: 167\r\n\
+\r\n\
+--b0und\r\n\
+Content-Type: application/ISUP;version=itu-t92+\r\n\
+\r\n\
+\x01\x00\r\n\
+--b0und\r\n\
+Content-Type: application/sdp\r\n\
+\r\n\
+v=0\r\n\
+c=IN IP4 10.0.0.1\r\n\
+m=audio 4000 RTP/AVP 8\r\n\
+\r\n\
+--b0und--\r\n";
+        let msg = parse(data);
+        assert_eq!(msg.content_type(), Some("multipart/mixed"));
+        assert_eq!(
+            msg.sdp_body(),
+            Some(&b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\n"[..])
+        );
+    }
+
+    #[test]
+    fn limits() {
+        let mut many = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(Message::parse(&many).unwrap_err(), SipError::TooLarge);
+        let small = Limits {
+            max_headers: 500,
+            ..Limits::default()
+        };
+        assert!(Message::parse_with_limits(&many, &small).is_ok());
+
+        let big_body = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 70000\r\n\r\n";
+        assert_eq!(Message::parse(big_body).unwrap_err(), SipError::TooLarge);
+
+        let mut long_line = b"OPTIONS sip:a@b SIP/2.0\r\nX-Long: ".to_vec();
+        long_line.resize(long_line.len() + MAX_LINE_LEN, b'a');
+        long_line.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(Message::parse(&long_line).unwrap_err(), SipError::TooLarge);
+
+        let no_end = vec![b'a'; MAX_MESSAGE_SIZE + 10];
+        assert_eq!(Message::parse(&no_end).unwrap_err(), SipError::TooLarge);
+    }
+
+    #[test]
+    fn malformed_content_length() {
+        let data = b"BYE sip:a@b SIP/2.0\r\nContent-Length: ten\r\n\r\n";
+        assert_eq!(Message::parse(data).unwrap_err(), SipError::Malformed);
+    }
+
+    #[test]
+    fn not_sip() {
+        // An RTP packet: version 2, PT 0.
+        let rtp = [
+            0x80u8, 0x00, 0x12, 0x34, 0, 0, 0, 160, 1, 2, 3, 4, 0xff, 0xff,
+        ];
+        assert!(!looks_like_sip(&rtp));
+        assert_eq!(Message::parse(&rtp).unwrap_err(), SipError::NotSip);
+        assert!(!looks_like_sip(b"HTTP/1.1 200 OK\r\n"));
+        assert!(!looks_like_sip(b"GET / HTTP/1.1\r\n"));
+        assert_eq!(
+            Message::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+            SipError::NotSip
+        );
+        assert!(!looks_like_sip(b"SIP/2.0 abc\r\n"));
+        assert_eq!(
+            Message::parse(b"SIP/2.0 999 Huh\r\n\r\n").unwrap_err(),
+            SipError::NotSip
+        );
+        assert!(looks_like_sip(b"REGISTER sip:example.com SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"REGISTER sip:example.com SIP/2.0"));
+    }
+
+    #[test]
+    fn header_lines_without_colon_are_skipped() {
+        let data = b"ACK sip:a@b SIP/2.0\r\ngarbage line\r\nCall-ID: x\r\n\r\n";
+        let msg = parse(data);
+        assert_eq!(msg.call_id(), Some("x"));
+        assert_eq!(msg.fields().count(), 1);
+    }
+
+    #[test]
+    fn response_without_reason() {
+        let msg = parse(b"SIP/2.0 180\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(
+            msg.start_line(),
+            StartLine::Response {
+                code: 180,
+                reason: ""
+            }
+        );
+        assert_eq!(msg.method(), None);
+    }
 }

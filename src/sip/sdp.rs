@@ -414,4 +414,212 @@ fn parse_rtpmap(value: &str) -> Option<RtpMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// The offer of the delayed-offer 200 OK in pcma-rfc2833-delayed-offer-ptime30.cap.
+    const OFFER_PTIME30: &[u8] = b"v=0\r\n\
+o=SIPDECT2504 4400 1459 IN IP4 192.168.105.110\r\n\
+s=-\r\n\
+c=IN IP4 192.168.105.110\r\n\
+t=0 0\r\n\
+m=audio 4376 RTP/AVP 8 0 18 96\r\n\
+a=sendrecv\r\n\
+a=ptime:30\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:18 G729/8000\r\n\
+a=rtpmap:96 telephone-event/8000\r\n\
+a=fmtp:96 0-15\r\n";
+
+    #[test]
+    fn offer_with_ptime_and_telephone_event() {
+        let sd = SessionDescription::parse(OFFER_PTIME30);
+        let origin = sd.origin.as_ref().unwrap();
+        assert_eq!(origin.username, "SIPDECT2504");
+        assert_eq!(origin.session_id, "4400");
+        assert_eq!(origin.session_version, "1459");
+        assert_eq!(
+            origin.address,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 105, 110)))
+        );
+        assert_eq!(
+            sd.connection,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 168, 105, 110)))
+        );
+        let audio = sd.audio().unwrap();
+        assert_eq!(audio.kind, MediaKind::Audio);
+        assert_eq!(audio.port, 4376);
+        assert_eq!(audio.protocol, MediaProtocol::Rtp);
+        assert_eq!(audio.payload_types, [8, 0, 18, 96]);
+        assert_eq!(audio.ptime, Some(30));
+        assert_eq!(audio.direction, Some(Direction::SendRecv));
+        assert_eq!(audio.encoding(96), Some("telephone-event"));
+        assert_eq!(audio.clock_rate(96), Some(8000));
+        assert_eq!(audio.encoding(8), Some("PCMA"));
+        assert_eq!(audio.address(&sd), sd.connection);
+        assert!(!audio.has_crypto);
+    }
+
+    #[test]
+    fn static_payload_types_without_rtpmap() {
+        let sd = SessionDescription::parse(
+            b"v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0 3 4 8 9 13 18 101\n",
+        );
+        let audio = sd.audio().unwrap();
+        let names: Vec<_> = audio
+            .payload_types
+            .iter()
+            .map(|&pt| audio.encoding(pt))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("PCMU"),
+                Some("GSM"),
+                Some("G723"),
+                Some("PCMA"),
+                Some("G722"),
+                Some("CN"),
+                Some("G729"),
+                None
+            ]
+        );
+        // G.722's RTP clock is 8000 although it samples at 16 kHz (RFC 3551 4.5.2).
+        assert_eq!(audio.clock_rate(9), Some(8000));
+    }
+
+    #[test]
+    fn no_t_line_and_unknown_lines() {
+        let sd = SessionDescription::parse(
+            b"v=0\r\nx-garbage\r\nz=what\r\n\r\nm=audio 5004 RTP/AVP 0\r\nc=IN IP4 10.1.2.3/127\r\na=unknown-attr\r\n",
+        );
+        assert_eq!(sd.connection, None);
+        let audio = sd.audio().unwrap();
+        assert_eq!(
+            audio.connection,
+            Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
+        );
+        assert_eq!(audio.address(&sd), audio.connection);
+        assert_eq!(audio.effective_direction(&sd), Direction::SendRecv);
+    }
+
+    #[test]
+    fn ipv6_connection() {
+        // As in ipv6-sip-bogus-timestamps.pcap.
+        let sd = SessionDescription::parse(
+            b"v=0\r\n\
+o=Valid8.com-UserAgent 8521 32 IN IP6 fec0:0:0:0:216:d3ff:fe0d:22c\r\n\
+s=SIP-Call\r\n\
+c=IN IP6 fec0:0:0:0:216:d3ff:fe0d:22c\r\n\
+t=0 0\r\n\
+m=audio 5008 RTP/AVP 0\r\n\
+a=rtpmap:0 pcmu/8000/1\r\n",
+        );
+        let expected: Ipv6Addr = "fec0::216:d3ff:fe0d:22c".parse().unwrap();
+        assert_eq!(sd.connection, Some(IpAddr::V6(expected)));
+        let audio = sd.audio().unwrap();
+        assert_eq!(audio.port, 5008);
+        assert_eq!(audio.encoding(0), Some("pcmu"));
+        assert_eq!(audio.clock_rate(0), Some(8000));
+    }
+
+    #[test]
+    fn hold_and_directions() {
+        // Old-style hold (gre-teb-sip-hold-refer.pcapng): address kept as parsed.
+        let sd = SessionDescription::parse(
+            b"v=0\r\nc=IN IP4 0.0.0.0\r\na=sendonly\r\nt=0 0\r\nm=audio 8000 RTP/AVP 8\r\nm=audio 8002 RTP/AVP 8\r\na=inactive\r\n",
+        );
+        assert_eq!(sd.connection, Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(sd.direction, Some(Direction::SendOnly));
+        assert_eq!(sd.media[0].effective_direction(&sd), Direction::SendOnly);
+        assert_eq!(sd.media[1].effective_direction(&sd), Direction::Inactive);
+        let sd = SessionDescription::parse(b"m=audio 1 RTP/AVP 0\r\na=recvonly\r\n");
+        assert_eq!(sd.media[0].effective_direction(&sd), Direction::RecvOnly);
+    }
+
+    #[test]
+    fn protocols_and_crypto() {
+        let sd = SessionDescription::parse(
+            b"v=0\r\n\
+a=fingerprint:sha-256 AB:CD\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\n\
+c=IN IP4 0.0.0.0\r\n\
+m=audio 4000 RTP/SAVP 0\r\n\
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abc\r\n\
+m=image 5000 udptl t38\r\n\
+m=video 0 RTP/AVPF 96\r\n\
+m=application 5000 TCP/BFCP *\r\n",
+        );
+        let protos: Vec<_> = sd.media.iter().map(|m| m.protocol).collect();
+        assert_eq!(
+            protos,
+            [
+                MediaProtocol::Srtp,
+                MediaProtocol::Srtp,
+                MediaProtocol::Udptl,
+                MediaProtocol::Rtp,
+                MediaProtocol::Other
+            ]
+        );
+        assert!(
+            sd.media.iter().all(|m| m.has_crypto),
+            "session-level fingerprint applies to all"
+        );
+        assert_eq!(sd.media[2].kind, MediaKind::Image);
+        assert!(sd.media[2].payload_types.is_empty());
+        assert_eq!(sd.media[3].kind, MediaKind::Video);
+        assert_eq!(sd.media[4].kind, MediaKind::Other);
+
+        let sd = SessionDescription::parse(b"m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\nm=audio 4002 RTP/AVP 0\r\n");
+        assert!(sd.media[0].has_crypto);
+        assert!(!sd.media[1].has_crypto);
+    }
+
+    #[test]
+    fn audio_skips_rejected_streams() {
+        // As in pppoe-sip-info-dtmf-multi-invite.pcap: video rejected with port 0.
+        let sd = SessionDescription::parse(
+            b"m=audio 0 RTP/AVP 8\r\nm=video 0 RTP/AVP 34\r\nm=audio 7078/2 RTP/AVP 8\r\n",
+        );
+        let audio = sd.audio().unwrap();
+        assert_eq!(audio.port, 7078);
+        assert_eq!(sd.media.len(), 3);
+    }
+
+    #[test]
+    fn caps() {
+        let mut body = String::new();
+        for i in 0..(MAX_MEDIA + 5) {
+            body.push_str(&format!("m=audio {} RTP/AVP", 4000 + 2 * i));
+            for pt in 0..100 {
+                body.push_str(&format!(" {pt}"));
+            }
+            body.push_str("\r\n");
+            for pt in 0..100 {
+                body.push_str(&format!("a=rtpmap:{pt} X{pt}/8000\r\n"));
+            }
+        }
+        body.push_str("c=IN IP4 1.2.3.4\r\n"); // inside an ignored section
+        let sd = SessionDescription::parse(body.as_bytes());
+        assert_eq!(sd.media.len(), MAX_MEDIA);
+        assert!(sd
+            .media
+            .iter()
+            .all(|m| m.payload_types.len() == MAX_FORMATS));
+        assert!(sd.media.iter().all(|m| m.rtpmaps.len() == MAX_FORMATS));
+        assert!(sd.media.iter().all(|m| m.connection.is_none()));
+        assert_eq!(sd.connection, None);
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let sd = SessionDescription::parse(b"m=audio x RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\nm=audio 70000 RTP/AVP 0\r\nc=IN IP4 nonsense\r\na=rtpmap:999 X/1\r\na=rtpmap:8 PCMA\r\na=ptime:abc\r\n\xff\xfe\r\nm=audio 1000 RTP/AVP 0 abc 300 8\r\na=ptime:20.0\r\n");
+        assert_eq!(sd.media.len(), 1);
+        assert_eq!(sd.media[0].payload_types, [0, 8]);
+        assert_eq!(sd.media[0].ptime, Some(20));
+        assert_eq!(
+            SessionDescription::parse(b""),
+            SessionDescription::default()
+        );
+    }
 }

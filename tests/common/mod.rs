@@ -9,9 +9,52 @@ pub fn taprec() -> Command {
     Command::new(env!("CARGO_BIN_EXE_taprec"))
 }
 
-/// Runs taprec with `args`, panicking with its output if it fails.
+/// Runs taprec with `args` (killed after 10 minutes so that a hang fails the
+/// test instead of stalling the suite), returning its output.
+pub fn run(args: &[&str]) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = taprec()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run taprec");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for taprec") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("taprec {args:?} did not finish within 10 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    }
+}
+
+/// Runs taprec with `args` (see [`run`]), panicking with its output if it fails.
 pub fn run_ok(args: &[&str]) -> Output {
-    let out = taprec().args(args).output().expect("run taprec");
+    let out = run(args);
     assert!(
         out.status.success(),
         "taprec {:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
@@ -101,7 +144,11 @@ pub fn read_wav(path: &Path) -> Stereo {
         }
         other => panic!("unexpected format tag {other}"),
     }
-    Stereo { left, right, format_tag: tag }
+    Stereo {
+        left,
+        right,
+        format_tag: tag,
+    }
 }
 
 /// Reference u-law decoder (ITU-T G.711), independent of taprec's tables.
@@ -112,7 +159,11 @@ pub fn ref_ulaw(byte: u8) -> i16 {
     let mantissa = u & 0x0F;
     let magnitude = (((mantissa as i32) << 3) + 0x84) << exponent;
     let value = magnitude - 0x84;
-    if sign != 0 { -value as i16 } else { value as i16 }
+    if sign != 0 {
+        -value as i16
+    } else {
+        value as i16
+    }
 }
 
 /// Reference A-law decoder (ITU-T G.711), independent of taprec's tables.
@@ -126,7 +177,11 @@ pub fn ref_alaw(byte: u8) -> i16 {
     } else {
         ((mantissa << 4) + 0x108) << (exponent - 1)
     };
-    if sign != 0 { magnitude as i16 } else { -magnitude as i16 }
+    if sign != 0 {
+        magnitude as i16
+    } else {
+        -magnitude as i16
+    }
 }
 
 /// Power of `freq` Hz in `samples` (Goertzel), normalised by the total energy:
@@ -160,7 +215,12 @@ pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    (samples.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>() / samples.len() as f64).sqrt()
+    (samples
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        / samples.len() as f64)
+        .sqrt()
 }
 
 /// The first sample index at which `samples` holds a tone of `freq` Hz over a
@@ -182,7 +242,9 @@ pub fn tone_onset(samples: &[i16], freq: f64) -> Option<usize> {
 pub fn ready_recordings(spool: &Path) -> Vec<(PathBuf, serde_json::Value)> {
     let ready = spool.join("ready");
     let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&ready) else { return out };
+    let Ok(entries) = std::fs::read_dir(&ready) else {
+        return out;
+    };
     let mut jsons: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
