@@ -174,9 +174,8 @@ impl UploadConfig {
         let value = |key: &'static str, value: String, why: &'static str| {
             Err(ConfigError::Value { key, value, why })
         };
-        if !self.url.is_empty()
-            && !(self.url.starts_with("http://") || self.url.starts_with("https://"))
-        {
+        let scheme_ok = self.url.starts_with("http://") || self.url.starts_with("https://");
+        if !self.url.is_empty() && !scheme_ok {
             return value(
                 "upload.url",
                 self.url.clone(),

@@ -616,13 +616,10 @@ impl Store for Spool {
                     refused,
                     "SPOOL FULL: recording refused; free space or raise spool.max_bytes"
                 );
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    format!(
-                        "spool quota reached ({usage} of {} bytes): recording {id} refused",
-                        self.quota_bytes
-                    ),
-                ));
+                return Err(io::Error::other(format!(
+                    "spool quota reached ({usage} of {} bytes): recording {id} refused",
+                    self.quota_bytes
+                )));
             }
         }
         let path = self.part_wav(id);
@@ -712,6 +709,63 @@ mod tests {
         spool.discard("rec2", wav);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert_eq!(fs::read_dir(dir.path().join("ready")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn quota_refuses_new_recordings_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap().with_quota(100);
+        let mut wav = spool.create("q1", &meta()).unwrap();
+        wav.write_all(&[0u8; 200]).unwrap();
+        spool.commit("q1", wav, &meta()).unwrap();
+        let err = spool.create("q2", &meta()).unwrap_err();
+        assert!(err.to_string().contains("quota"), "{err}");
+        assert_eq!(spool.clone().refused(), 1);
+        // Nothing queued was deleted.
+        assert!(spool.ready_wav("q1").exists());
+        assert_eq!(spool.list(Folder::Ready).unwrap(), ["q1"]);
+    }
+
+    #[test]
+    fn sent_and_failed_moves_and_their_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        for id in ["a", "b", "c"] {
+            let wav = spool.create(id, &meta()).unwrap();
+            spool.commit(id, wav, &meta()).unwrap();
+        }
+        let receipt = Receipt {
+            server_ids: vec!["s1".into()],
+            sent_at: now_rfc3339(),
+        };
+        spool.mark_sent("a", &receipt, true).unwrap();
+        assert!(spool.wav_in(Folder::Sent, "a").exists());
+        assert_eq!(spool.list(Folder::Sent).unwrap(), ["a"]);
+        // A crash after the receipt was written but before the moves.
+        write_durably(&spool.sent, &spool.receipt_path("b"), &receipt).unwrap();
+        let failure = local_failure("x");
+        write_durably(&spool.failed, &spool.error_path("c"), &failure).unwrap();
+        let report = spool.recover().unwrap();
+        assert_eq!(report.moves_completed, 2);
+        assert_eq!(spool.list(Folder::Ready).unwrap(), Vec::<String>::new());
+        assert!(spool.wav_in(Folder::Sent, "b").exists());
+        assert!(spool.json_in(Folder::Failed, "c").exists());
+        assert_eq!(spool.purge_sent(Duration::ZERO).unwrap(), 2);
+        assert!(spool.list(Folder::Sent).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_commit_cut_between_its_renames_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let wav = spool.create("d", &meta()).unwrap();
+        drop(wav);
+        write_metadata(&spool.tmp.join("d.json.part"), &meta()).unwrap();
+        fs::rename(spool.part_wav("d"), spool.ready_wav("d")).unwrap();
+        let report = spool.recover().unwrap();
+        assert_eq!(report.committed, ["d"]);
+        assert_eq!(spool.metadata(Folder::Ready, "d").unwrap(), meta());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
