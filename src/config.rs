@@ -22,6 +22,9 @@ pub struct Config {
     pub users: BTreeMap<String, String>,
     /// Caps on state kept for hostile or broken traffic.
     pub limits: LimitsConfig,
+    /// Delivery of recordings to the recording API.
+    #[serde(default)]
+    pub upload: UploadConfig,
 }
 
 /// `[recording]`: how calls are recorded.
@@ -59,6 +62,178 @@ pub enum OutputFormat {
 pub struct SpoolConfig {
     /// Spool directory (holds `tmp/`, `ready/`, ...).
     pub dir: PathBuf,
+    /// Quota in bytes: new recordings are refused (loudly, and counted)
+    /// while the spool holds this much; 0 means no quota.
+    pub max_bytes: u64,
+}
+
+/// `[upload]`: delivery of spooled recordings to the recording API.
+///
+/// Secrets (`password`, `bearer_token`) never appear in `Debug` output or logs.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// The API endpoint, e.g.
+    /// `https://recorder.example/fw/Apps/Recorder/WebAPI/Recordings`;
+    /// empty: recordings stay in the spool.
+    pub url: String,
+    /// Uploads in flight at once.
+    pub concurrency: usize,
+    /// Seconds to establish a connection (TCP and TLS).
+    pub connect_timeout_secs: u64,
+    /// Seconds without progress (sending the file, or waiting for the answer
+    /// after it was sent) after which an attempt is abandoned and retried.
+    pub idle_timeout_secs: u64,
+    /// First retry delay after a server error, timeout or connection error,
+    /// milliseconds; doubled at each failure, with jitter.
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, seconds.
+    pub retry_max_secs: u64,
+    /// Delay between attempts while the server answers 401 (credentials), seconds.
+    pub unauthorized_retry_secs: u64,
+    /// Largest file the server accepts; longer recordings are split into
+    /// consecutive parts no larger than this. The API's limit is 256 MiB.
+    pub max_file_bytes: u64,
+    /// Seconds a delivered recording is kept in `sent/`; 0 deletes it as soon
+    /// as the server accepted it.
+    pub sent_retention_secs: u64,
+    /// How long `taprec upload` and `taprec replay` wait for the spool to
+    /// drain before giving up (what is left stays queued), seconds.
+    pub wait_secs: u64,
+    /// HTTP basic auth user name (with `password` or `password_file`).
+    pub username: String,
+    /// HTTP basic auth password.
+    pub password: String,
+    /// File holding the basic auth password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// Bearer token sent as `Authorization: Bearer ...`.
+    pub bearer_token: String,
+    /// File holding the bearer token (trailing newline ignored).
+    pub bearer_token_file: Option<PathBuf>,
+    /// PEM file of the CA(s) to trust for https instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (self-signed): only for tests and labs.
+    pub insecure_accept_invalid_certs: bool,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            url: String::new(),
+            concurrency: 4,
+            connect_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            retry_initial_ms: 1000,
+            retry_max_secs: 300,
+            unauthorized_retry_secs: 300,
+            max_file_bytes: 256 * 1024 * 1024,
+            sent_retention_secs: 7 * 86_400,
+            wait_secs: 600,
+            username: String::new(),
+            password: String::new(),
+            password_file: None,
+            bearer_token: String::new(),
+            bearer_token_file: None,
+            ca_file: None,
+            insecure_accept_invalid_certs: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for UploadConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("UploadConfig")
+            .field("url", &self.url)
+            .field("concurrency", &self.concurrency)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("retry_initial_ms", &self.retry_initial_ms)
+            .field("retry_max_secs", &self.retry_max_secs)
+            .field("unauthorized_retry_secs", &self.unauthorized_retry_secs)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("sent_retention_secs", &self.sent_retention_secs)
+            .field("wait_secs", &self.wait_secs)
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("password_file", &self.password_file)
+            .field("bearer_token", &redact(&self.bearer_token))
+            .field("bearer_token_file", &self.bearer_token_file)
+            .field("ca_file", &self.ca_file)
+            .field(
+                "insecure_accept_invalid_certs",
+                &self.insecure_accept_invalid_certs,
+            )
+            .finish()
+    }
+}
+
+impl UploadConfig {
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let value = |key: &'static str, value: String, why: &'static str| {
+            Err(ConfigError::Value { key, value, why })
+        };
+        let scheme_ok = self.url.starts_with("http://") || self.url.starts_with("https://");
+        if !self.url.is_empty() && !scheme_ok {
+            return value(
+                "upload.url",
+                self.url.clone(),
+                "must start with http:// or https://",
+            );
+        }
+        if self.concurrency == 0 {
+            return value("upload.concurrency", "0".into(), "must be at least 1");
+        }
+        if self.idle_timeout_secs == 0 {
+            return value("upload.idle_timeout_secs", "0".into(), "must be at least 1");
+        }
+        if self.connect_timeout_secs == 0 {
+            return value(
+                "upload.connect_timeout_secs",
+                "0".into(),
+                "must be at least 1",
+            );
+        }
+        if self.max_file_bytes < 64 * 1024 {
+            return value(
+                "upload.max_file_bytes",
+                self.max_file_bytes.to_string(),
+                "must be at least 65536",
+            );
+        }
+        let basic = !self.password.is_empty() || self.password_file.is_some();
+        let bearer = !self.bearer_token.is_empty() || self.bearer_token_file.is_some();
+        if !self.password.is_empty() && self.password_file.is_some() {
+            return value(
+                "upload.password_file",
+                "(set)".into(),
+                "give password or password_file, not both",
+            );
+        }
+        if !self.bearer_token.is_empty() && self.bearer_token_file.is_some() {
+            return value(
+                "upload.bearer_token_file",
+                "(set)".into(),
+                "give bearer_token or bearer_token_file, not both",
+            );
+        }
+        if basic && self.username.is_empty() {
+            return value(
+                "upload.username",
+                String::new(),
+                "basic auth needs a user name",
+            );
+        }
+        if basic && bearer {
+            return value(
+                "upload.bearer_token",
+                "(set)".into(),
+                "use basic auth or a bearer token, not both",
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[limits]`: bounds on memory that hostile traffic could otherwise grow.
@@ -91,6 +266,7 @@ impl Default for SpoolConfig {
     fn default() -> Self {
         SpoolConfig {
             dir: PathBuf::from("spool"),
+            max_bytes: 0,
         }
     }
 }
@@ -175,6 +351,7 @@ impl Config {
                 why: "must be at least 1",
             });
         }
+        self.upload.validate()?;
         if self.spool.dir.as_os_str().is_empty() {
             return Err(ConfigError::Value {
                 key: "spool.dir",
@@ -212,6 +389,26 @@ mod tests {
     fn bad_cidr_is_named() {
         let err = toml::from_str::<Config>("local_networks = [\"10.0.0.0/33\"]\n").unwrap_err();
         assert!(err.to_string().contains("local_networks"), "{err}");
+    }
+
+    #[test]
+    fn upload_section_is_checked_and_secrets_are_redacted() {
+        let config: Config = toml::from_str(
+            "[upload]\nurl = \"http://127.0.0.1:1/x\"\nusername = \"u\"\npassword = \"s3cret\"\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let err = toml::from_str::<Config>("[upload]\nconcurency = 2\n").unwrap_err();
+        assert!(err.to_string().contains("concurency"), "{err}");
+        let bad: Config = toml::from_str("[upload]\nurl = \"ftp://x\"\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("upload.url"));
+        let no_user: Config = toml::from_str("[upload]\npassword = \"p\"\n").unwrap();
+        assert!(no_user.validate().is_err());
     }
 
     #[test]

@@ -36,10 +36,12 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod media;
+pub mod mock_api;
 pub mod recorder;
 pub mod sip;
 pub mod spool;
 pub mod synth;
 pub mod time;
+pub mod upload;
 
 pub use time::Timestamp;

@@ -37,6 +37,59 @@ enum Command {
     Replay(Box<ReplayArgs>),
     /// Write a synthetic capture of SIP calls whose parties send distinct tones.
     Synth(taprec::synth::SynthArgs),
+    /// Upload the recordings queued in the spool, then exit (non-zero if any
+    /// is left or was refused).
+    Upload(UploadArgs),
+    /// Run a local server implementing the recording API strictly (for tests
+    /// and demos), with fault injection.
+    MockApi(taprec::mock_api::MockArgs),
+}
+
+/// `taprec upload`: drain the spool once.
+#[derive(Debug, clap::Args)]
+struct UploadArgs {
+    /// Configuration file (TOML); see config/taprec.toml.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Spool directory (`spool.dir`).
+    #[arg(long)]
+    spool: Option<PathBuf>,
+    /// The recording API endpoint (`upload.url`).
+    #[arg(long, value_name = "URL")]
+    upload_url: Option<String>,
+    /// Seconds to keep retrying before giving up (`upload.wait_secs`).
+    #[arg(long, value_name = "SECS")]
+    wait_secs: Option<u64>,
+    /// Uploads in flight at once (`upload.concurrency`).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Seconds without progress before an attempt is abandoned (`upload.idle_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    idle_timeout: Option<u64>,
+    /// First retry delay in milliseconds (`upload.retry_initial_ms`).
+    #[arg(long, value_name = "MS")]
+    retry_initial_ms: Option<u64>,
+    /// Longest retry delay in seconds (`upload.retry_max_secs`).
+    #[arg(long, value_name = "SECS")]
+    retry_max_secs: Option<u64>,
+    /// Split recordings larger than this (`upload.max_file_bytes`).
+    #[arg(long, value_name = "BYTES")]
+    max_file_bytes: Option<u64>,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+}
+
+/// Upload overrides shared by `upload` and `replay`.
+#[derive(Debug, Default, clap::Args)]
+struct UploadOverrides {
+    /// Upload the recordings to this recording API endpoint (`upload.url`)
+    /// and wait for them to be delivered.
+    #[arg(long, value_name = "URL")]
+    upload_url: Option<String>,
+    /// Seconds to wait for the uploads (`upload.wait_secs`).
+    #[arg(long, value_name = "SECS")]
+    wait_secs: Option<u64>,
 }
 
 /// `taprec replay`: every config key can be overridden here.
@@ -81,10 +134,11 @@ struct ReplayArgs {
     /// Seconds a partial fragmented datagram is kept (`limits.fragment_timeout_secs`).
     #[arg(long, value_name = "SECS")]
     fragment_timeout: Option<u64>,
-    /// Only record into the spool; do not upload (uploading is not built yet,
-    /// so this is what replay always does for now).
+    /// Only record into the spool; do not upload even if `upload.url` is set.
     #[arg(long)]
     no_upload: bool,
+    #[command(flatten)]
+    upload: UploadOverrides,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
@@ -145,6 +199,12 @@ impl ReplayArgs {
         if let Some(v) = self.fragment_timeout {
             config.limits.fragment_timeout_secs = v;
         }
+        if let Some(url) = &self.upload.upload_url {
+            config.upload.url = url.clone();
+        }
+        if let Some(v) = self.upload.wait_secs {
+            config.upload.wait_secs = v;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -156,6 +216,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Replay(args) => replay(args),
         Command::Synth(args) => taprec::synth::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Upload(args) => upload(args),
+        Command::MockApi(args) => taprec::mock_api::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -180,8 +242,14 @@ fn init_logging(format: LogFormat, level: &str) {
 
 fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     let config = args.config()?;
-    let spool = Spool::open(&config.spool.dir)
-        .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?;
+    let uploading = !args.no_upload && !config.upload.url.is_empty();
+    let spool = if uploading {
+        open_spool_exclusive(&config)?
+    } else {
+        Spool::open(&config.spool.dir)
+            .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
+            .with_quota(config.spool.max_bytes)
+    };
     let mut recorder = Recorder::new(&config, spool.clone());
     let mut capture_errors = Vec::new();
     let mut frames = 0u64;
@@ -210,10 +278,109 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
         std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(if stats.store_errors > 0 {
+    if spool.refused() > 0 {
+        println!(
+            "recordings refused because the spool quota (spool.max_bytes) was reached: {}",
+            spool.refused()
+        );
+    }
+    let mut delivered = true;
+    if uploading {
+        let report = drain_spool(&config, &spool)?;
+        delivered = report.all_sent();
+    }
+    Ok(if stats.store_errors > 0 || !delivered {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+impl UploadArgs {
+    fn config(&self) -> Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(dir) = &self.spool {
+            config.spool.dir = dir.clone();
+        }
+        let u = &mut config.upload;
+        if let Some(url) = &self.upload_url {
+            u.url = url.clone();
+        }
+        if let Some(v) = self.wait_secs {
+            u.wait_secs = v;
+        }
+        if let Some(v) = self.concurrency {
+            u.concurrency = v;
+        }
+        if let Some(v) = self.idle_timeout {
+            u.idle_timeout_secs = v;
+        }
+        if let Some(v) = self.retry_initial_ms {
+            u.retry_initial_ms = v;
+        }
+        if let Some(v) = self.retry_max_secs {
+            u.retry_max_secs = v;
+        }
+        if let Some(v) = self.max_file_bytes {
+            u.max_file_bytes = v;
+        }
+        config.validate()?;
+        if config.upload.url.is_empty() {
+            anyhow::bail!("no upload URL: set upload.url in the config or pass --upload-url");
+        }
+        Ok(config)
+    }
+}
+
+/// Opens the spool for this process alone and recovers what a crash left.
+fn open_spool_exclusive(config: &Config) -> Result<Spool> {
+    let mut spool = Spool::open(&config.spool.dir)
+        .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
+        .with_quota(config.spool.max_bytes);
+    spool.lock()?;
+    let recovery = spool
+        .recover()
+        .with_context(|| format!("cannot recover the spool {}", config.spool.dir.display()))?;
+    for id in &recovery.repaired {
+        tracing::warn!(id = %id, "recovered a recording cut by a crash; queued, flagged truncated");
+    }
+    for id in &recovery.unusable {
+        tracing::error!(id = %id, "a recording cut by a crash could not be recovered; see failed/");
+    }
+    if recovery.moves_completed + recovery.committed.len() + recovery.strays_removed > 0 {
+        tracing::info!(
+            committed = recovery.committed.len(),
+            moves = recovery.moves_completed,
+            strays = recovery.strays_removed,
+            "spool bookkeeping completed after a crash"
+        );
+    }
+    Ok(spool)
+}
+
+fn drain_spool(config: &Config, spool: &Spool) -> Result<taprec::upload::DrainReport> {
+    let uploader = taprec::upload::Uploader::new(&config.upload, spool.clone())?;
+    let report =
+        uploader.drain_blocking(std::time::Duration::from_secs(config.upload.wait_secs))?;
+    report.print();
+    Ok(report)
+}
+
+fn upload(args: &UploadArgs) -> Result<ExitCode> {
+    let config = args.config()?;
+    let spool = open_spool_exclusive(&config)?;
+    let report = drain_spool(&config, &spool)?;
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report.all_sent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

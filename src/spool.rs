@@ -1,13 +1,21 @@
 //! The durable spool of finished recordings. This doc is its on-disk format.
 //!
 //! ```text
-//! <dir>/tmp/<id>.wav.part    a recording being written (WAV header sizes
-//!                            are zero until it is finished)
-//! <dir>/tmp/<id>.meta.json   metadata as known at the answer (duration 0),
-//!                            for recovering a recording cut by a crash
-//! <dir>/tmp/<id>.json.part   its final metadata, being written at finish
-//! <dir>/ready/<id>.wav       a finished recording: complete WAV, fsynced
-//! <dir>/ready/<id>.json      its metadata: exactly the object to upload
+//! <dir>/tmp/<id>.wav.part      a recording being written (WAV header sizes
+//!                              are zero until it is finished)
+//! <dir>/tmp/<id>.meta.json     metadata as known at the answer (duration 0),
+//!                              for recovering a recording cut by a crash
+//! <dir>/tmp/<id>.json.part     its final metadata, being written at finish
+//! <dir>/ready/<id>.wav         a finished recording: complete WAV, fsynced
+//! <dir>/ready/<id>.json        its metadata: exactly the object to upload
+//! <dir>/ready/<id>.progress    parts of a split recording already accepted
+//!                              by the server (JSON: {"parts": [[k, "id"]..]})
+//! <dir>/sent/<id>.receipt.json what the server answered (its ids), written
+//!                              first; then <id>.json and <id>.wav move here
+//! <dir>/failed/<id>.error.json why the server (or the agent) refused it for
+//!                              good: status, reason, message; written first,
+//!                              then <id>.json and <id>.wav move here
+//! <dir>/.lock                  held (flock) by the one process using the spool
 //! ```
 //!
 //! Invariants:
@@ -18,12 +26,43 @@
 //!   beside it, and a reader (the uploader) takes a recording by its JSON.
 //! - `<id>` is unique and safe as a file name: `YYYYMMDDTHHMMSS.mmmZ-<hash>`
 //!   of the answer time and a hash of the Call-ID, To-tag and answer time.
+//! - Leaving `ready/` goes the other way: the receipt (or error) file is
+//!   written and fsynced in `sent/` (or `failed/`) first, then the JSON is
+//!   moved (the recording leaves the queue), then the WAV. [`Spool::recover`]
+//!   finishes any move a crash interrupted.
+//!
+//! Delivery is *at least once*: a crash (or a lost answer) between the
+//! server's 201 and the receipt being on disk leaves the recording in
+//! `ready/`, and it is uploaded again: the server may get one duplicate,
+//! never a loss. A recording is only ever deleted from `sent/` (after the
+//! retention) or by an operator from `failed/`.
+//!
+//! Recovery at start-up ([`Spool::recover`], before anything else uses the
+//! spool): a `tmp/<id>.wav.part` left by a process that died while recording
+//! gets its WAV header fixed to the whole frames present
+//! ([`wav::repair`](crate::media::wav::repair)), its metadata from
+//! `tmp/<id>.meta.json` with the duration of the audio present and a
+//! "truncated" note, and is committed to `ready/` like any recording. One
+//! whose final metadata (`tmp/<id>.json.part`) was complete and whose WAV was
+//! finished is committed as it was. One without a usable header or metadata
+//! goes to `failed/` with the reason, never deleted.
+//!
+//! Quota: with a quota set ([`Spool::with_quota`]), [`Store::create`] refuses
+//! new recordings while the files under the spool take that many bytes or
+//! more (logged as an error and counted in [`Spool::refused`]); nothing
+//! already queued is ever deleted to make room.
 
+use crate::call::metadata::format_duration;
 use crate::call::Metadata;
+use crate::media::wav;
 use crate::recorder::Store;
+use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// A spool directory.
 #[derive(Debug, Clone)]
@@ -31,6 +70,76 @@ pub struct Spool {
     dir: PathBuf,
     tmp: PathBuf,
     ready: PathBuf,
+    sent: PathBuf,
+    failed: PathBuf,
+    /// Refuse new recordings while the spool holds this many bytes (0: no quota).
+    quota_bytes: u64,
+    /// Recordings refused because of the quota (shared by clones).
+    refused: Arc<AtomicU64>,
+    /// The lock file, while this process holds the spool.
+    lock: Option<Arc<File>>,
+}
+
+/// What the server said when it accepted a recording, kept in
+/// `sent/<id>.receipt.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The server's id of each part uploaded (one unless the recording was split).
+    pub server_ids: Vec<String>,
+    /// When the last part was accepted (UTC, RFC 3339).
+    pub sent_at: String,
+}
+
+/// Why a recording was refused for good, kept in `failed/<id>.error.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureRecord {
+    /// The HTTP status the server answered, or 0 when the agent itself
+    /// refused the recording (unreadable WAV, no metadata).
+    pub status: u16,
+    /// The API's `reason` (400 only), when the server gave one.
+    pub reason: Option<i64>,
+    /// The server's `message` (or the agent's explanation).
+    pub message: String,
+    /// Server ids of the parts accepted before the failure (split recordings).
+    #[serde(default)]
+    pub server_ids: Vec<String>,
+    /// When it was moved to `failed/` (UTC, RFC 3339).
+    pub failed_at: String,
+}
+
+/// Parts of a split recording already accepted, kept in `ready/<id>.progress`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// `(part index from 1, server id)` of every part accepted so far.
+    pub parts: Vec<(u32, String)>,
+}
+
+/// What [`Spool::recover`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Recordings cut by a crash, repaired and queued (flagged truncated).
+    pub repaired: Vec<String>,
+    /// Recordings whose commit a crash interrupted, committed as they were.
+    pub committed: Vec<String>,
+    /// Moves to `sent/` or `failed/` a crash interrupted, completed.
+    pub moves_completed: usize,
+    /// Half-written recordings that could not be used, moved to `failed/`.
+    pub unusable: Vec<String>,
+    /// Stray temporary files removed.
+    pub strays_removed: usize,
+}
+
+/// Where a recording is in the spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// Queued for upload.
+    Ready,
+    /// Accepted by the server.
+    Sent,
+    /// Refused for good.
+    Failed,
 }
 
 impl Spool {
@@ -38,7 +147,9 @@ impl Spool {
     pub fn open(dir: &Path) -> io::Result<Spool> {
         let tmp = dir.join("tmp");
         let ready = dir.join("ready");
-        for sub in [&tmp, &ready] {
+        let sent = dir.join("sent");
+        let failed = dir.join("failed");
+        for sub in [&tmp, &ready, &sent, &failed] {
             fs::create_dir_all(sub).map_err(|e| annotate(e, sub))?;
         }
         let probe = tmp.join(".write-test");
@@ -48,7 +159,353 @@ impl Spool {
             dir: dir.to_owned(),
             tmp,
             ready,
+            sent,
+            failed,
+            quota_bytes: 0,
+            refused: Arc::new(AtomicU64::new(0)),
+            lock: None,
         })
+    }
+
+    /// Sets the quota: [`Store::create`] refuses new recordings while the
+    /// spool holds `bytes` or more (0: no quota).
+    pub fn with_quota(mut self, bytes: u64) -> Spool {
+        self.quota_bytes = bytes;
+        self
+    }
+
+    /// Takes the spool for this process (an exclusive lock on `<dir>/.lock`,
+    /// held by this value and its clones). Fails, naming the file, when
+    /// another process holds it: two processes must not recover or upload
+    /// the same spool.
+    // `File::try_lock` needs Rust 1.89; the toolchain used is newer.
+    #[allow(clippy::incompatible_msrv)]
+    pub fn lock(&mut self) -> io::Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| annotate(e, &path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(Arc::new(file));
+                Ok(())
+            }
+            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "{}: the spool is in use by another taprec process",
+                    path.display()
+                ),
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(annotate(e, &path)),
+        }
+    }
+
+    /// Recordings refused so far because the quota was reached.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// `<dir>/sent`.
+    pub fn sent_dir(&self) -> &Path {
+        &self.sent
+    }
+
+    /// `<dir>/failed`.
+    pub fn failed_dir(&self) -> &Path {
+        &self.failed
+    }
+
+    /// The WAV of recording `id` in `folder`.
+    pub fn wav_in(&self, folder: Folder, id: &str) -> PathBuf {
+        self.folder(folder).join(format!("{id}.wav"))
+    }
+
+    /// The metadata of recording `id` in `folder`.
+    pub fn json_in(&self, folder: Folder, id: &str) -> PathBuf {
+        self.folder(folder).join(format!("{id}.json"))
+    }
+
+    /// `sent/<id>.receipt.json`.
+    pub fn receipt_path(&self, id: &str) -> PathBuf {
+        self.sent.join(format!("{id}.receipt.json"))
+    }
+
+    /// `failed/<id>.error.json`.
+    pub fn error_path(&self, id: &str) -> PathBuf {
+        self.failed.join(format!("{id}.error.json"))
+    }
+
+    fn progress_path(&self, id: &str) -> PathBuf {
+        self.ready.join(format!("{id}.progress"))
+    }
+
+    fn folder(&self, folder: Folder) -> &Path {
+        match folder {
+            Folder::Ready => &self.ready,
+            Folder::Sent => &self.sent,
+            Folder::Failed => &self.failed,
+        }
+    }
+
+    /// Ids of the recordings in `folder` (those with metadata), sorted (oldest
+    /// first, as ids start with the answer time).
+    pub fn list(&self, folder: Folder) -> io::Result<Vec<String>> {
+        let dir = self.folder(folder);
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(dir).map_err(|e| annotate(e, dir))? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if id.ends_with(".receipt") || id.ends_with(".error") || id.is_empty() {
+                continue;
+            }
+            ids.push(id.to_string());
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reads the metadata of recording `id` in `folder`.
+    pub fn metadata(&self, folder: Folder, id: &str) -> io::Result<Metadata> {
+        read_json(&self.json_in(folder, id))
+    }
+
+    /// Parts of a split recording already accepted (empty if none).
+    pub fn progress(&self, id: &str) -> Progress {
+        read_json(&self.progress_path(id)).unwrap_or_default()
+    }
+
+    /// Records that part `index` of `id` was accepted with `server_id`.
+    pub fn add_progress(&self, id: &str, index: u32, server_id: &str) -> io::Result<()> {
+        let mut progress = self.progress(id);
+        progress.parts.retain(|(k, _)| *k != index);
+        progress.parts.push((index, server_id.to_string()));
+        write_durably(&self.ready, &self.progress_path(id), &progress)
+    }
+
+    /// Moves recording `id` from `ready/` to `sent/` with its receipt, or,
+    /// with a retention of zero, deletes it (the receipt is logged by the
+    /// caller). See the module doc for the order of operations.
+    pub fn mark_sent(&self, id: &str, receipt: &Receipt, keep: bool) -> io::Result<()> {
+        if keep {
+            write_durably(&self.sent, &self.receipt_path(id), receipt)?;
+            self.move_out(id, Folder::Sent)
+        } else {
+            remove_if_exists(&self.ready_json(id))?;
+            sync_dir(&self.ready)?;
+            remove_if_exists(&self.ready_wav(id))?;
+            remove_if_exists(&self.progress_path(id))?;
+            sync_dir(&self.ready)
+        }
+    }
+
+    /// Moves recording `id` from `ready/` to `failed/` with why.
+    pub fn mark_failed(&self, id: &str, failure: &FailureRecord) -> io::Result<()> {
+        write_durably(&self.failed, &self.error_path(id), failure)?;
+        self.move_out(id, Folder::Failed)
+    }
+
+    fn move_out(&self, id: &str, to: Folder) -> io::Result<()> {
+        rename_if_exists(&self.ready_json(id), &self.json_in(to, id))?;
+        sync_dir(&self.ready)?;
+        rename_if_exists(&self.ready_wav(id), &self.wav_in(to, id))?;
+        remove_if_exists(&self.progress_path(id))?;
+        sync_dir(&self.ready)?;
+        sync_dir(self.folder(to))
+    }
+
+    /// Deletes recordings in `sent/` whose receipt is older than `retention`.
+    /// Returns how many were deleted.
+    pub fn purge_sent(&self, retention: Duration) -> io::Result<usize> {
+        let now = SystemTime::now();
+        let mut purged = 0;
+        for id in self.list(Folder::Sent)? {
+            let receipt = self.receipt_path(&id);
+            let Ok(modified) = fs::metadata(&receipt).and_then(|m| m.modified()) else {
+                continue;
+            };
+            if now.duration_since(modified).unwrap_or_default() < retention {
+                continue;
+            }
+            remove_if_exists(&self.wav_in(Folder::Sent, &id))?;
+            remove_if_exists(&self.json_in(Folder::Sent, &id))?;
+            remove_if_exists(&receipt)?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+
+    /// Bytes taken by the files of the spool (all folders).
+    pub fn usage(&self) -> io::Result<u64> {
+        let mut total = 0u64;
+        for dir in [&self.tmp, &self.ready, &self.sent, &self.failed] {
+            for entry in fs::read_dir(dir)? {
+                if let Ok(meta) = entry?.metadata() {
+                    total = total.saturating_add(meta.len());
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Brings the spool back to its invariants after a crash; see the module
+    /// doc. Call it once at start-up, with the spool [locked](Self::lock),
+    /// before recording or uploading.
+    pub fn recover(&self) -> io::Result<Recovery> {
+        let mut report = Recovery::default();
+        // 1. Moves out of ready/ that a crash interrupted.
+        for (folder, marker) in [
+            (Folder::Sent, ".receipt.json"),
+            (Folder::Failed, ".error.json"),
+        ] {
+            for entry in fs::read_dir(self.folder(folder))? {
+                let name = entry?.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.strip_suffix(marker)) else {
+                    continue;
+                };
+                if self.ready_json(id).exists() || self.ready_wav(id).exists() {
+                    self.move_out(id, folder)?;
+                    report.moves_completed += 1;
+                }
+            }
+        }
+        // 2. A WAV in ready/ without its JSON: a commit cut between renames.
+        for entry in fs::read_dir(&self.ready)? {
+            let name = entry?.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".wav")) else {
+                continue;
+            };
+            if self.ready_json(id).exists() {
+                continue;
+            }
+            let part_json = self.tmp.join(format!("{id}.json.part"));
+            if let Ok(meta) = read_json::<Metadata>(&part_json) {
+                self.finish_commit(id, &meta)?;
+                report.committed.push(id.to_string());
+            } else if let Ok(meta) = read_json::<Metadata>(&self.provisional_json(id)) {
+                self.finish_commit(id, &meta)?;
+                report.committed.push(id.to_string());
+            } else {
+                let failure = local_failure("recovered WAV without any metadata");
+                write_durably(&self.failed, &self.error_path(id), &failure)?;
+                rename_if_exists(&self.ready_wav(id), &self.wav_in(Folder::Failed, id))?;
+                report.unusable.push(id.to_string());
+            }
+        }
+        // 3. Recordings being written when the process died.
+        let mut parts = Vec::new();
+        for entry in fs::read_dir(&self.tmp)? {
+            let name = entry?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".wav.part")) {
+                parts.push(id.to_string());
+            }
+        }
+        parts.sort();
+        for id in parts {
+            self.recover_part(&id, &mut report)?;
+        }
+        // 4. Whatever is left in tmp/ belongs to no recording.
+        for entry in fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            fs::remove_file(entry.path())?;
+            report.strays_removed += 1;
+        }
+        sync_dir(&self.tmp)?;
+        Ok(report)
+    }
+
+    fn recover_part(&self, id: &str, report: &mut Recovery) -> io::Result<()> {
+        let path = self.part_wav(id);
+        let provisional = read_json::<Metadata>(&self.provisional_json(id));
+        let final_meta = read_json::<Metadata>(&self.tmp.join(format!("{id}.json.part")));
+        let repaired = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| {
+                let r = wav::repair(&mut f)?;
+                f.sync_all()?;
+                Ok(r)
+            });
+        let (repaired, base) = match (repaired, final_meta, provisional) {
+            (Ok(r), Ok(meta), _) if !r.changed => {
+                // Finished, and its final metadata was written: only the
+                // renames were missing.
+                self.finish_commit(id, &meta)?;
+                report.committed.push(id.to_string());
+                return Ok(());
+            }
+            (Ok(r), _, Ok(meta)) => (r, meta),
+            (Ok(r), Ok(meta), Err(_)) => (r, meta),
+            (Err(e), _, meta) => {
+                let failure = local_failure(&format!(
+                    "recording cut by a crash before its WAV header was complete: {e}"
+                ));
+                self.fail_part(id, meta.ok().as_ref(), &failure)?;
+                report.unusable.push(id.to_string());
+                return Ok(());
+            }
+            (Ok(_), Err(_), Err(e)) => {
+                let failure = local_failure(&format!(
+                    "recording cut by a crash and its metadata is unreadable: {e}"
+                ));
+                self.fail_part(id, None, &failure)?;
+                report.unusable.push(id.to_string());
+                return Ok(());
+            }
+        };
+        let mut meta = base;
+        let rate = u64::from(repaired.info.sample_rate.max(1));
+        let nanos = repaired.frames.saturating_mul(1_000_000_000) / rate;
+        meta.duration = format_duration(i64::try_from(nanos).unwrap_or(i64::MAX));
+        let note = format!(
+            "truncated: the recorder stopped during the call; recovered {} of audio",
+            meta.duration
+        );
+        if meta.notes.is_empty() {
+            meta.notes = note;
+        } else {
+            meta.notes = format!("{}; {note}", meta.notes);
+        }
+        self.finish_commit(id, &meta)?;
+        report.repaired.push(id.to_string());
+        Ok(())
+    }
+
+    fn fail_part(
+        &self,
+        id: &str,
+        meta: Option<&Metadata>,
+        failure: &FailureRecord,
+    ) -> io::Result<()> {
+        write_durably(&self.failed, &self.error_path(id), failure)?;
+        if let Some(meta) = meta {
+            write_durably(&self.failed, &self.json_in(Folder::Failed, id), meta)?;
+        }
+        rename_if_exists(&self.part_wav(id), &self.wav_in(Folder::Failed, id))?;
+        sync_dir(&self.failed)
+    }
+
+    /// Writes the final metadata and renames WAV then JSON into `ready/`,
+    /// exactly as [`Store::commit`] does, for a WAV already fsynced.
+    fn finish_commit(&self, id: &str, metadata: &Metadata) -> io::Result<()> {
+        let part_json = self.tmp.join(format!("{id}.json.part"));
+        write_metadata(&part_json, metadata)?;
+        rename_if_exists(&self.part_wav(id), &self.ready_wav(id))?;
+        sync_dir(&self.ready)?;
+        fs::rename(&part_json, self.ready_json(id))?;
+        sync_dir(&self.ready)?;
+        remove_if_exists(&self.provisional_json(id))?;
+        sync_dir(&self.tmp)
     }
 
     /// The spool directory.
@@ -88,10 +545,83 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
+    let bytes = fs::read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| annotate(e.into(), path))
+}
+
+fn write_metadata(path: &Path, metadata: &Metadata) -> io::Result<()> {
+    let mut json = File::create(path).map_err(|e| annotate(e, path))?;
+    serde_json::to_writer_pretty(&mut json, metadata)?;
+    json.write_all(b"\n")?;
+    json.sync_all()
+}
+
+/// Writes `value` as JSON to `path` in `dir` atomically: temp name, fsync,
+/// rename, fsync of the directory.
+fn write_durably<T: Serialize>(dir: &Path, path: &Path, value: &T) -> io::Result<()> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let mut file = File::create(&tmp).map_err(|e| annotate(e, &tmp))?;
+    serde_json::to_writer_pretty(&mut file, value)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(|e| annotate(e, path))?;
+    sync_dir(dir)
+}
+
+fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|e| annotate(e, from)),
+    }
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.map_err(|e| annotate(e, path)),
+    }
+}
+
+/// The time now as RFC 3339 UTC (for receipts and error records).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn local_failure(message: &str) -> FailureRecord {
+    FailureRecord {
+        status: 0,
+        reason: None,
+        message: message.to_string(),
+        server_ids: Vec::new(),
+        failed_at: now_rfc3339(),
+    }
+}
+
 impl Store for Spool {
     type Output = File;
 
     fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<File> {
+        if self.quota_bytes > 0 {
+            let usage = self.usage()?;
+            if usage >= self.quota_bytes {
+                let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    id,
+                    usage,
+                    quota = self.quota_bytes,
+                    refused,
+                    "SPOOL FULL: recording refused; free space or raise spool.max_bytes"
+                );
+                return Err(io::Error::other(format!(
+                    "spool quota reached ({usage} of {} bytes): recording {id} refused",
+                    self.quota_bytes
+                )));
+            }
+        }
         let path = self.part_wav(id);
         let wav = OpenOptions::new()
             .read(true)
@@ -179,6 +709,63 @@ mod tests {
         spool.discard("rec2", wav);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert_eq!(fs::read_dir(dir.path().join("ready")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn quota_refuses_new_recordings_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap().with_quota(100);
+        let mut wav = spool.create("q1", &meta()).unwrap();
+        wav.write_all(&[0u8; 200]).unwrap();
+        spool.commit("q1", wav, &meta()).unwrap();
+        let err = spool.create("q2", &meta()).unwrap_err();
+        assert!(err.to_string().contains("quota"), "{err}");
+        assert_eq!(spool.clone().refused(), 1);
+        // Nothing queued was deleted.
+        assert!(spool.ready_wav("q1").exists());
+        assert_eq!(spool.list(Folder::Ready).unwrap(), ["q1"]);
+    }
+
+    #[test]
+    fn sent_and_failed_moves_and_their_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        for id in ["a", "b", "c"] {
+            let wav = spool.create(id, &meta()).unwrap();
+            spool.commit(id, wav, &meta()).unwrap();
+        }
+        let receipt = Receipt {
+            server_ids: vec!["s1".into()],
+            sent_at: now_rfc3339(),
+        };
+        spool.mark_sent("a", &receipt, true).unwrap();
+        assert!(spool.wav_in(Folder::Sent, "a").exists());
+        assert_eq!(spool.list(Folder::Sent).unwrap(), ["a"]);
+        // A crash after the receipt was written but before the moves.
+        write_durably(&spool.sent, &spool.receipt_path("b"), &receipt).unwrap();
+        let failure = local_failure("x");
+        write_durably(&spool.failed, &spool.error_path("c"), &failure).unwrap();
+        let report = spool.recover().unwrap();
+        assert_eq!(report.moves_completed, 2);
+        assert_eq!(spool.list(Folder::Ready).unwrap(), Vec::<String>::new());
+        assert!(spool.wav_in(Folder::Sent, "b").exists());
+        assert!(spool.json_in(Folder::Failed, "c").exists());
+        assert_eq!(spool.purge_sent(Duration::ZERO).unwrap(), 2);
+        assert!(spool.list(Folder::Sent).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_commit_cut_between_its_renames_is_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let wav = spool.create("d", &meta()).unwrap();
+        drop(wav);
+        write_metadata(&spool.tmp.join("d.json.part"), &meta()).unwrap();
+        fs::rename(spool.part_wav("d"), spool.ready_wav("d")).unwrap();
+        let report = spool.recover().unwrap();
+        assert_eq!(report.committed, ["d"]);
+        assert_eq!(spool.metadata(Folder::Ready, "d").unwrap(), meta());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]
