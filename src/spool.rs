@@ -178,8 +178,6 @@ impl Spool {
     /// held by this value and its clones). Fails, naming the file, when
     /// another process holds it: two processes must not recover or upload
     /// the same spool.
-    // `File::try_lock` needs Rust 1.89; the toolchain used is newer.
-    #[allow(clippy::incompatible_msrv)]
     pub fn lock(&mut self) -> io::Result<()> {
         if self.lock.is_some() {
             return Ok(());
