@@ -855,7 +855,7 @@ mod tests {
 
     #[test]
     fn five_percent_loss_is_silence_at_the_right_place() {
-        let dropped = |i: usize| i > 0 && i < 499 && hash(i as u64) % 20 == 0;
+        let dropped = |i: usize| i > 0 && i < 499 && hash(i as u64).is_multiple_of(20);
         let pkts: Vec<Pkt> = stream(
             Channel::Right,
             3,
@@ -968,7 +968,7 @@ mod tests {
     #[test]
     fn mixed_10_and_20_ms_packets() {
         let sizes: Vec<usize> = (0..700)
-            .map(|i| if hash(i) % 3 == 0 { 160 } else { 80 })
+            .map(|i| if hash(i).is_multiple_of(3) { 160 } else { 80 })
             .collect();
         let total: usize = sizes.iter().sum();
         let pkts = stream(Channel::Right, 5, 9, 77, sizes, |k| noise(6, k), on_time);
@@ -1118,7 +1118,7 @@ mod tests {
             1,
             0,
             0,
-            std::iter::repeat(160).take(29_960),
+            std::iter::repeat_n(160, 29_960),
             |k| noise(12, k),
             left_when,
         );
@@ -1127,7 +1127,7 @@ mod tests {
             2,
             0,
             0,
-            std::iter::repeat(160).take(30_000),
+            std::iter::repeat_n(160, 30_000),
             |k| noise(13, k),
             right_when,
         ));
@@ -1157,7 +1157,7 @@ mod tests {
             1,
             0,
             0,
-            std::iter::repeat(160).take(15_000),
+            std::iter::repeat_n(160, 15_000),
             |k| noise(14, k),
             when,
         );
@@ -1207,12 +1207,16 @@ mod tests {
                     2 => ts.wrapping_sub(160),
                     _ => ts.wrapping_add(160),
                 };
-                seq = if h % 11 == 0 {
+                seq = if h.is_multiple_of(11) {
                     (h >> 8) as u16
                 } else {
                     seq.wrapping_add(1)
                 };
-                let ssrc = if h % 97 == 0 { (h >> 16) as u32 } else { 7 };
+                let ssrc = if h.is_multiple_of(97) {
+                    (h >> 16) as u32
+                } else {
+                    7
+                };
                 let channel = if h & 1 == 0 {
                     Channel::Left
                 } else {
@@ -1222,7 +1226,7 @@ mod tests {
                 let len = ((h >> 20) % 2001) as usize;
                 tl.place(channel, now, ssrc, seq, ts, law, &payload[..len], &mut out)
                     .unwrap();
-                if h % 13 == 0 {
+                if h.is_multiple_of(13) {
                     tl.skip(channel, Skipped::ComfortNoise, ssrc, seq.wrapping_add(1));
                 }
                 assert_eq!(tl.memory_bytes(), memory);

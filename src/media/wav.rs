@@ -179,7 +179,7 @@ impl<W: Write + Seek> WavWriter<W> {
         if !matches!(self.format, SampleFormat::G711(_)) {
             return Err(invalid_input("write_g711 on a PCM-16 WAV"));
         }
-        if interleaved.len() % usize::from(self.channels) != 0 {
+        if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             return Err(invalid_input("partial frame"));
         }
         self.reserve(interleaved.len() as u64)?;
@@ -194,7 +194,7 @@ impl<W: Write + Seek> WavWriter<W> {
         if self.format != SampleFormat::Pcm16 {
             return Err(invalid_input("write_pcm16 on a G.711 WAV"));
         }
-        if interleaved.len() % usize::from(self.channels) != 0 {
+        if !interleaved.len().is_multiple_of(usize::from(self.channels)) {
             return Err(invalid_input("partial frame"));
         }
         self.reserve(interleaved.len() as u64 * 2)?;

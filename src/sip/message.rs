@@ -842,7 +842,7 @@ fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
             let lt = v.iter().position(|&b| b == b'<');
             let stop = v.iter().position(|&b| b == b';' || b == b',');
             match lt {
-                Some(lt) if stop.map_or(true, |s| s > lt) => {
+                Some(lt) if stop.is_none_or(|s| s > lt) => {
                     let name = trim_lws(&v[..lt]);
                     let inner = &v[lt + 1..];
                     let close = inner.iter().position(|&b| b == b'>')?;
