@@ -25,6 +25,12 @@ pub struct Config {
     /// Delivery of recordings to the recording API.
     #[serde(default)]
     pub upload: UploadConfig,
+    /// Duplicate packets and calls seen on several hops.
+    pub dedup: crate::call::settings::DedupConfig,
+    /// Calls crossing a B2BUA as several legs.
+    pub b2bua: crate::call::settings::B2buaConfig,
+    /// Phone number rewriting and calls between local parties.
+    pub numbers: crate::call::settings::NumbersConfig,
 }
 
 /// `[recording]`: how calls are recorded.

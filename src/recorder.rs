@@ -7,9 +7,12 @@
 //! (the spool in production, memory in tests); every call's fate is reported
 //! as an [`Outcome`].
 
+use crate::call::dedup::{ChannelFilter, Verdict};
 use crate::call::dialog::{Dialog, DialogEvent, EndReason, PayloadKind, Role, State};
+use crate::call::legs::{self, LegLink};
 use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
 use crate::call::parties::{self, Direction};
+use crate::call::settings::{InternalCalls, LegMode};
 use crate::call::MediaIndex;
 use crate::capture::Frame;
 use crate::config::{Config, OutputFormat};
@@ -89,6 +92,21 @@ pub struct RecorderStats {
     pub calls_refused: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
+    /// RTP packets dropped as copies of one already recorded (same SSRC and
+    /// sequence number on the same channel).
+    pub rtp_copies: u64,
+    /// RTP packets ignored as another hop's copy of a channel's media.
+    pub rtp_other_hop: u64,
+    /// SIP messages of a known call seen on another hop (merged into it).
+    pub sip_hop_copies: u64,
+    /// Calls recognised as a second leg of another call (B2BUA/PBX).
+    pub legs_linked: u64,
+    /// ZRTP packets seen (key exchange for encrypted media).
+    pub zrtp_packets: u64,
+    /// Calls not recorded because their media is encrypted.
+    pub encrypted_calls: u64,
+    /// Calls whose media was switched to T.38 fax.
+    pub t38_calls: u64,
 }
 
 /// Symmetric-RTP and SDP addresses kept per call at most.
@@ -108,6 +126,7 @@ struct Recording<W: Write + Seek> {
     direction: Direction,
     other_codec: Option<String>,
     failed: Option<String>,
+    filters: [ChannelFilter; 2],
 }
 
 struct CallSlot<W: Write + Seek> {
@@ -117,6 +136,13 @@ struct CallSlot<W: Write + Seek> {
     unrecordable: Option<String>,
     media_addrs: Vec<SocketAddr>,
     payloads: [PayloadKind; 128],
+    /// The other leg of this conversation (B2BUA): its slot and Call-ID.
+    link: Option<(u32, String, LegLink)>,
+    /// A ZRTP key exchange was seen on the call's media: RTP after it is
+    /// SRTP; counts the RTP packets not recorded because of it.
+    zrtp: Option<u64>,
+    /// A SIP message of the call was seen on another hop.
+    other_hop_seen: bool,
 }
 
 /// The call-tracking and recording core; see the module doc.
@@ -225,6 +251,10 @@ impl<S: Store> Core<S> {
         match payload.first() {
             // RTP and RTCP start with version 2; SIP starts with a letter.
             Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
+            // ZRTP (RFC 6189): version bits 0, magic cookie "ZRTP" at offset 4.
+            Some(b) if b & 0xF0 == 0x10 && payload.get(4..8) == Some(b"ZRTP") => {
+                self.handle_zrtp(datagram)
+            }
             Some(_) if looks_like_sip(payload) => self.handle_sip(now, datagram),
             _ => self.stats.unmatched += 1,
         }
@@ -264,11 +294,36 @@ impl<S: Store> Core<S> {
         if rec.failed.is_some() {
             return;
         }
-        let channel = if found.sender == rec.local {
-            Channel::Left
+        if let Some(encrypted) = slot.zrtp.as_mut() {
+            *encrypted += 1;
+            return;
+        }
+        let (channel, filter) = if found.sender == rec.local {
+            (Channel::Left, &mut rec.filters[0])
         } else {
-            Channel::Right
+            (Channel::Right, &mut rec.filters[1])
         };
+        let dedup = &self.config.dedup;
+        match filter.check(
+            now,
+            datagram.src,
+            datagram.dst,
+            rtp.ssrc,
+            rtp.sequence,
+            dedup.drop_copies,
+            dedup.lock_hop,
+            (dedup.hop_idle_ms as i64).saturating_mul(1_000_000),
+        ) {
+            Verdict::Fresh => {}
+            Verdict::Copy => {
+                self.stats.rtp_copies += 1;
+                return;
+            }
+            Verdict::OtherHop => {
+                self.stats.rtp_other_hop += 1;
+                return;
+            }
+        }
         let kind = slot.payloads[usize::from(rtp.payload_type & 0x7F)];
         match kind {
             PayloadKind::G711(law) => {
@@ -329,7 +384,10 @@ impl<S: Store> Core<S> {
             return;
         };
         let slot_id = match self.by_call_id.get(call_id) {
-            Some(&id) => id,
+            Some(&id) => {
+                self.note_other_hop(id, datagram);
+                id
+            }
             None => {
                 if self.tombstones.contains_key(call_id) {
                     return;
@@ -339,7 +397,10 @@ impl<S: Store> Core<S> {
                     return;
                 };
                 match self.insert(dialog) {
-                    Some(id) => id,
+                    Some(id) => {
+                        self.link_legs(id, &msg);
+                        id
+                    }
                     None => return,
                 }
             }
@@ -361,6 +422,189 @@ impl<S: Store> Core<S> {
         self.events = events;
     }
 
+    /// A SIP message of a known call between addresses that are neither of
+    /// its parties' signalling addresses: the same call seen on another hop
+    /// (proxy, SBC, a second mirror). It is merged into the call: the dialog
+    /// is keyed by Call-ID, so state follows whichever hop shows it first.
+    fn note_other_hop(&mut self, slot_id: u32, datagram: &Datagram<'_>) {
+        let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
+            return;
+        };
+        let ends = [
+            slot.dialog.party(Role::Caller).signalling,
+            slot.dialog.party(Role::Callee).signalling,
+        ];
+        let (src, dst) = (Some(datagram.src.ip()), Some(datagram.dst.ip()));
+        if (src == ends[0] && dst == ends[1]) || (src == ends[1] && dst == ends[0]) {
+            return;
+        }
+        self.stats.sip_hop_copies += 1;
+        if !slot.other_hop_seen {
+            slot.other_hop_seen = true;
+            tracing::info!(
+                call_id = %slot.dialog.call_id,
+                hop = %format!("{} -> {}", datagram.src, datagram.dst),
+                "same Call-ID on another hop: merged into one call"
+            );
+            slot.dialog.note(format!(
+                "also seen on another hop ({} -> {}), merged",
+                datagram.src.ip(),
+                datagram.dst.ip()
+            ));
+        }
+    }
+
+    /// Looks for the call that a new dialog is another leg of (see
+    /// [`crate::call::legs`]) and links the two.
+    fn link_legs(&mut self, slot_id: u32, msg: &Message<'_>) {
+        let b2bua = &self.config.b2bua;
+        let mut found: Option<(u32, LegLink)> = None;
+        for name in &b2bua.correlation_headers {
+            for value in msg.headers(name) {
+                let value = value.trim();
+                if let Some(&other) = self.by_call_id.get(value) {
+                    if other != slot_id {
+                        found = Some((other, LegLink::Header));
+                    }
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(Some(new)) = self.slots.get(slot_id as usize) else {
+            return;
+        };
+        if found.is_none() && b2bua.auto {
+            let window = (b2bua.window_ms as i64).saturating_mul(1_000_000);
+            found = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s)))
+                .filter(|(id, s)| *id != slot_id && s.link.is_none())
+                .find_map(|(id, s)| {
+                    legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (id, l))
+                });
+        }
+        let Some((other, how)) = found else { return };
+        let new_call_id = new.dialog.call_id.clone();
+        let Some(Some(first)) = self.slots.get_mut(other as usize) else {
+            return;
+        };
+        if first.link.is_some() {
+            return;
+        }
+        let first_call_id = first.dialog.call_id.clone();
+        first.link = Some((slot_id, new_call_id.clone(), how));
+        first.dialog.note(format!(
+            "B2BUA leg of call {new_call_id} (linked by {})",
+            how.describe()
+        ));
+        if let Some(Some(new)) = self.slots.get_mut(slot_id as usize) {
+            new.link = Some((other, first_call_id.clone(), how));
+            new.dialog.note(format!(
+                "B2BUA leg of call {first_call_id} (linked by {})",
+                how.describe()
+            ));
+        }
+        self.stats.legs_linked += 1;
+        tracing::info!(
+            call_id = %new_call_id,
+            other = %first_call_id,
+            by = how.describe(),
+            "two dialogs are legs of one conversation"
+        );
+    }
+
+    /// When this call is a leg of another (B2BUA), whether this leg is the one
+    /// recorded: `Err(reason)` when it is not. When it is and the other leg
+    /// is recording already, that recording is discarded.
+    fn leg_choice(&mut self, slot_id: u32) -> Result<(), String> {
+        if self.config.b2bua.mode == LegMode::EachLeg {
+            return Ok(());
+        }
+        let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
+            return Ok(());
+        };
+        let Some((other, other_call_id, _)) = slot.link.clone() else {
+            return Ok(());
+        };
+        let Some(Some(partner)) = self.slots.get(other as usize) else {
+            return Ok(());
+        };
+        let crosses = |d: &Dialog| {
+            let caller = d
+                .party(Role::Caller)
+                .signalling
+                .map(|ip| self.config.is_local(ip));
+            let callee = d
+                .party(Role::Callee)
+                .signalling
+                .map(|ip| self.config.is_local(ip));
+            matches!((caller, callee), (Some(a), Some(b)) if a != b)
+        };
+        let (mine, theirs) = (crosses(&slot.dialog), crosses(&partner.dialog));
+        let first = slot.dialog.invite_time <= partner.dialog.invite_time;
+        let preferred = match (mine, theirs) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => first,
+        };
+        if !preferred {
+            let why = if theirs {
+                "it crosses the local/remote boundary"
+            } else {
+                "it is the first leg"
+            };
+            return Err(format!(
+                "B2BUA leg of call {other_call_id}, which is recorded instead ({why})"
+            ));
+        }
+        let call_id = slot.dialog.call_id.clone();
+        let Some(Some(partner)) = self.slots.get_mut(other as usize) else {
+            return Ok(());
+        };
+        if let Some(rec) = partner.recording.take() {
+            partner.unrecordable = Some(format!(
+                "B2BUA leg of call {call_id}, which is recorded instead (it crosses the local/remote boundary)"
+            ));
+            self.discard(rec);
+        }
+        Ok(())
+    }
+
+    /// Throws a recording away (leg or encrypted call not to be kept).
+    fn discard(&mut self, rec: Recording<S::Output>) {
+        let Recording { id, writer, .. } = rec;
+        match writer.finish() {
+            Ok(buffered) => {
+                let out = match buffered.into_inner() {
+                    Ok(out) => out,
+                    Err(e) => e.into_inner().into_parts().0,
+                };
+                self.store.discard(&id, out);
+            }
+            Err(e) => tracing::warn!(id = %id, error = %e, "could not close a discarded recording"),
+        }
+    }
+
+    /// A ZRTP packet on a call's media address: the call's RTP is SRTP from
+    /// now on, which cannot be recorded.
+    fn handle_zrtp(&mut self, datagram: &Datagram<'_>) {
+        self.stats.zrtp_packets += 1;
+        let Some(found) = self.index.lookup(datagram.src, datagram.dst) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        if let Some(Some(slot)) = self.slots.get_mut(found.slot as usize) {
+            if slot.zrtp.is_none() {
+                slot.zrtp = Some(0);
+                tracing::info!(call_id = %slot.dialog.call_id, "ZRTP key exchange: the call's media is encrypted");
+            }
+        }
+    }
+
     fn insert(&mut self, dialog: Dialog) -> Option<u32> {
         if self.by_call_id.len() >= self.config.limits.max_calls {
             self.stats.calls_refused += 1;
@@ -374,6 +618,9 @@ impl<S: Store> Core<S> {
             unrecordable: None,
             media_addrs: Vec::new(),
             payloads: static_payloads(),
+            link: None,
+            zrtp: None,
+            other_hop_seen: false,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -426,21 +673,43 @@ impl<S: Store> Core<S> {
     }
 
     fn start_recording(&mut self, slot_id: u32, now: Timestamp) {
+        let leg = self.leg_choice(slot_id);
         let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
             return;
         };
+        if let Err(reason) = leg {
+            tracing::info!(call_id = %slot.dialog.call_id, %reason, "leg not recorded");
+            slot.unrecordable = Some(reason);
+            return;
+        }
         let dialog = &slot.dialog;
+        if self.config.numbers.internal_calls == InternalCalls::Skip
+            && parties::both_local(dialog, &self.config)
+        {
+            slot.unrecordable = Some(
+                "internal call (both parties local): not recorded (numbers.internal_calls = skip)"
+                    .into(),
+            );
+            return;
+        }
         let specs: Vec<_> = [Role::Callee, Role::Caller]
             .iter()
             .filter_map(|&r| dialog.party(r).media.as_ref())
             .collect();
         if specs.is_empty() {
-            slot.unrecordable =
-                Some("no SDP seen for the call: its media cannot be located".into());
+            slot.unrecordable = Some(if dialog.t38 {
+                "T.38 fax (UDPTL) cannot be recorded".into()
+            } else {
+                "no SDP seen for the call: its media cannot be located".into()
+            });
             return;
         }
         if specs.iter().any(|m| m.protocol == MediaProtocol::Srtp) {
-            slot.unrecordable = Some("encrypted media (SRTP) cannot be recorded".into());
+            self.stats.encrypted_calls += 1;
+            slot.unrecordable = Some(
+                "encrypted media (SRTP: RTP/SAVP, crypto or DTLS fingerprint) cannot be recorded"
+                    .into(),
+            );
             return;
         }
         let Some(law) = specs.iter().find_map(|m| m.first_g711()) else {
@@ -477,6 +746,7 @@ impl<S: Store> Core<S> {
                     direction: sides.direction,
                     other_codec: None,
                     failed: None,
+                    filters: [ChannelFilter::new(), ChannelFilter::new()],
                 });
             }
             Err(e) => {
@@ -561,13 +831,35 @@ impl<S: Store> Core<S> {
         }
         self.tombstones
             .insert(slot.dialog.call_id.clone(), self.clock.unwrap_or(end));
+        if let Some((other, _, _)) = &slot.link {
+            if let Some(Some(partner)) = self.slots.get_mut(*other as usize) {
+                if partner.link.as_ref().is_some_and(|l| l.0 == slot_id) {
+                    partner.link = None;
+                }
+            }
+        }
+        if slot.dialog.t38 {
+            self.stats.t38_calls += 1;
+        }
         let CallSlot {
             dialog,
             recording,
-            unrecordable,
+            mut unrecordable,
+            zrtp,
             ..
         } = slot;
         let call_id = dialog.call_id.clone();
+        let recording = match (recording, zrtp) {
+            (Some(rec), Some(encrypted)) => {
+                self.discard(rec);
+                self.stats.encrypted_calls += 1;
+                unrecordable = Some(format!(
+                    "encrypted media: a ZRTP key exchange was seen and the RTP after it is SRTP ({encrypted} packets), which cannot be recorded"
+                ));
+                None
+            }
+            (rec, _) => rec,
+        };
         let outcome = match recording {
             Some(rec) => self.commit(&dialog, rec, end, reason),
             None => Outcome::Skipped {
@@ -696,10 +988,10 @@ fn provisional_metadata(
         direction: sides.direction as u8,
         local_party: LocalParty {
             username: parties::username(dialog, sides.local, config),
-            phone_number: parties::phone_number(dialog, sides.local),
+            phone_number: parties::phone_number(dialog, sides.local, config),
         },
         remote_party: RemoteParty {
-            phone_number: parties::phone_number(dialog, sides.local.other()),
+            phone_number: parties::phone_number(dialog, sides.local.other(), config),
         },
         pbx_call_id: dialog.call_id.clone(),
         notes: String::new(),
@@ -776,10 +1068,10 @@ fn build_metadata<W: Write + Seek>(
         direction: rec.direction as u8,
         local_party: LocalParty {
             username: parties::username(dialog, local, config),
-            phone_number: parties::phone_number(dialog, local),
+            phone_number: parties::phone_number(dialog, local, config),
         },
         remote_party: RemoteParty {
-            phone_number: parties::phone_number(dialog, remote),
+            phone_number: parties::phone_number(dialog, remote, config),
         },
         pbx_call_id: dialog.call_id.clone(),
         notes: notes.join("; "),

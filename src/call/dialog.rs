@@ -244,6 +244,8 @@ pub struct Dialog {
     pub cancelled: bool,
     /// Things worth telling in the recording's notes (capped).
     pub notes: Vec<String>,
+    /// A 2xx answer accepted a T.38 fax stream (`m=image` with a port).
+    pub t38: bool,
     early: Vec<(String, MediaSpec)>,
     pending: Vec<PendingOffer>,
 }
@@ -288,6 +290,7 @@ impl Dialog {
             invite_cseq: cseq,
             cancelled: false,
             notes: Vec::new(),
+            t38: false,
             early: Vec::new(),
             pending: Vec::new(),
         })
@@ -364,6 +367,22 @@ impl Dialog {
             spec
         });
         let cseq = msg.cseq();
+        if let (
+            StartLine::Response {
+                code: 200..=299, ..
+            },
+            Some(sdp),
+        ) = (msg.start_line(), sdp)
+        {
+            let fax = sdp
+                .media
+                .iter()
+                .any(|m| m.kind == MediaKind::Image && m.port != 0);
+            if fax && !self.t38 {
+                self.t38 = true;
+                self.note("media switched to T.38 fax (UDPTL), which is not recorded".into());
+            }
+        }
         match msg.start_line() {
             StartLine::Request { method, .. } => {
                 let requester = self.requester(msg);
