@@ -425,6 +425,10 @@ fn print_summary(
         "decode errors {} (truncated {}, malformed {}), unsupported protocols {}, fragments {} (reassembled {}, dropped {})",
         decode_errors(stats), d.truncated, d.malformed, d.unsupported, d.fragments, d.reassembled, d.fragments_dropped
     );
+    println!(
+        "duplicates: RTP copies {}, other-hop RTP {}, SIP on other hops {}, B2BUA legs linked {}; encrypted calls {} (ZRTP packets {}), T.38 calls {}",
+        stats.rtp_copies, stats.rtp_other_hop, stats.sip_hop_copies, stats.legs_linked, stats.encrypted_calls, stats.zrtp_packets, stats.t38_calls
+    );
     if stats.calls_refused > 0 || stats.store_errors > 0 {
         println!(
             "calls refused (table full) {}, recordings lost to spool errors {}",
@@ -474,6 +478,13 @@ fn summary_json(
         "sip_errors": stats.sip_errors,
         "rtp_packets": stats.rtp_packets,
         "unmatched": stats.unmatched,
+        "rtp_copies": stats.rtp_copies,
+        "rtp_other_hop": stats.rtp_other_hop,
+        "sip_hop_copies": stats.sip_hop_copies,
+        "legs_linked": stats.legs_linked,
+        "zrtp_packets": stats.zrtp_packets,
+        "encrypted_calls": stats.encrypted_calls,
+        "t38_calls": stats.t38_calls,
         "capture_errors": capture_errors,
     })
 }

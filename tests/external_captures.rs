@@ -383,7 +383,19 @@ fn asterisk_directmedia_reinvite_pcmu() {
     };
     assert_eq!(r.frames(), 416);
     assert_eq!(r.calls_seen(), 2, "two legs: {}", r.summary);
-    assert!(r.recorded() >= 1, "{}", r.summary);
+    // B2BUA legs: leg B (Asterisk -> .145, neither party local) is the same
+    // conversation (sent from leg A's callee with the same caller number
+    // 2 ms after leg A's INVITE): recorded once, on leg A, which crosses the
+    // local/remote boundary.
+    assert_eq!(r.recorded(), 1, "{}", r.summary);
+    assert_eq!(r.summary["legs_linked"], 1, "{}", r.summary);
+    let skipped = r.skipped();
+    assert!(
+        skipped.iter().any(|(id, reason)| id
+            == "37686afc57ce24ac655742b3644a7bb8@172.16.98.101:5060"
+            && reason.contains("B2BUA leg of call M2Q0ZDc1")),
+        "leg B skipped as a B2BUA leg: {skipped:?}"
+    );
     let (w, m) = r.by_call_id("M2Q0ZDc1ZGM1NzIyMTlhZTA3NDU3NTgzMzA5YmJmZWQ.");
     assert_eq!(w.format_tag, 7);
     assert_eq!(m["direction"], 2, "{m}");
@@ -400,8 +412,6 @@ fn asterisk_directmedia_reinvite_pcmu() {
         rms(&w.left) < 100.0,
         "caller sent one packet only: left near silent"
     );
-    // LATER(issue 5): with B2BUA leg dedup, leg B ("37686afc...@172.16.98.101:5060")
-    // is recognised as the same conversation and exactly 1 recording is made.
 }
 
 // 7 ------------------------------------------------------------------------
@@ -418,7 +428,24 @@ fn fax_pcma_declined_t38_multihop() {
     };
     assert_eq!(r.frames(), 7217);
     assert_eq!(r.calls_seen(), 2, "two Call-IDs: {}", r.summary);
-    assert!(r.recorded() >= 1, "{}", r.summary);
+    // One conversation: the 00e9 Call-ID on three links is one dialog (the
+    // other hops' SIP merged), and the SBC's SD4909701 leg (From tag
+    // "SD4909701-00e9d478" derived from "00e9d478", same number dialled,
+    // 5 ms later; no RTP of its own) is a B2BUA leg, not recorded.
+    assert_eq!(r.recorded(), 1, "{}", r.summary);
+    assert!(
+        r.summary["sip_hop_copies"].as_u64().unwrap() > 0,
+        "{}",
+        r.summary
+    );
+    let skipped = r.skipped();
+    assert!(
+        skipped
+            .iter()
+            .any(|(id, reason)| id.starts_with("SD4909701-")
+                && reason.contains("B2BUA leg of call 00e9d4a5")),
+        "the SBC leg is skipped as a B2BUA leg: {skipped:?}"
+    );
     let call_id = "00e9d4a500e9d48-0015-0001-0000-0000@10.35.40.25";
     let fax: Vec<_> = r
         .recordings
@@ -454,10 +481,10 @@ fn fax_pcma_declined_t38_multihop() {
         peak_block_rms(span(&w.left, 40.0, 75.0)) > 1000.0,
         "V.21 bursts after the 488"
     );
-    // LATER(issue 5): with multi-hop dedup exactly 1 recording for this Call-ID
-    // (and none for the duplicate 10.35.40.25 <-> 10.35.40.200 hops), and the
-    // SD4909701 Call-ID (138.132.169.101 <-> 192.168.100.219, no RTP of its own)
-    // recognised as the same call.
+    assert_eq!(fax.len(), 1, "one recording for {call_id}");
+    let notes = hop.1["notes"].as_str().unwrap_or_default();
+    assert!(notes.contains("another hop"), "hop merge noted: {notes}");
+    assert!(notes.contains("488"), "declined T.38 noted: {notes}");
 }
 
 // 8 ------------------------------------------------------------------------
@@ -502,13 +529,27 @@ fn zrtp_srtp_pt0_encrypted() {
         "one dialog (401 then 200): {}",
         r.summary
     );
-    // LATER(issue 5): SRTP detection: after the ZRTP handshake (16.54-16.76 s)
-    // 778 of 790 packets from .40 are SRTP under PT 0 (payload 4 bytes longer,
-    // encrypted). The recording must not hold them as noise: either no
-    // recording (skipped with a reason naming encrypted media) or the
-    // encrypted span silent with a note; pbxCallId
-    // "ZDYzOWVlNjEwM2NjZTBjNzliNmM1ZTNiOGZjNWFhN2E.", 200 OK at 16.43 s,
-    // BYE at 32.40 s, local party 10009 (X-Lite), remote 10008.
+    // After the ZRTP handshake (16.54-16.76 s) 778 of 790 packets from .40 are
+    // SRTP under PT 0 (payload 4 bytes longer, encrypted). The ZRTP packets
+    // (magic cookie "ZRTP") mark the call's media as encrypted: no recording
+    // (it would be noise), skipped with a reason naming encrypted media.
+    assert_eq!(r.recorded(), 0, "{}", r.summary);
+    assert!(r.recordings.is_empty());
+    assert!(
+        r.summary["zrtp_packets"].as_u64().unwrap() > 0,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["encrypted_calls"], 1, "{}", r.summary);
+    let skipped = r.skipped();
+    assert!(
+        skipped.iter().any(
+            |(id, reason)| id == "ZDYzOWVlNjEwM2NjZTBjNzliNmM1ZTNiOGZjNWFhN2E."
+                && reason.contains("encrypted")
+                && reason.contains("ZRTP")
+        ),
+        "skipped as encrypted: {skipped:?}"
+    );
 }
 
 // 10 -----------------------------------------------------------------------
