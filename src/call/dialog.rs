@@ -16,6 +16,7 @@
 //! - A 3xx-6xx to the initial INVITE marks the call failed but keeps it, as
 //!   401/407 challenges are followed by a new INVITE with the same Call-ID.
 
+use super::identity;
 use crate::media::Law;
 use crate::sip::message::{Message, Method, NameAddr, StartLine};
 use crate::sip::sdp::{Direction, MediaKind, MediaProtocol, SessionDescription};
@@ -276,10 +277,20 @@ impl Dialog {
         let call_id = msg.call_id()?.to_string();
         let cseq = msg.cseq().map_or(0, |c| c.number);
         let mut caller = party_from(&from, msg.p_asserted_identity().as_ref());
+        if msg.p_asserted_identity().is_none() {
+            if let Some(user) = identity::asserted_user(msg) {
+                caller.number = Some(user);
+            }
+        }
         caller.tag = from.tag.map(str::to_string);
         caller.signalling = Some(src.ip());
         let mut callee = party_from(&to, None);
         callee.signalling = Some(dst.ip());
+        let mut notes = Vec::new();
+        notes.extend(identity::forwarding_note(msg));
+        if let Some(replaced) = identity::replaces(msg) {
+            notes.push(format!("attended transfer: replaces call {replaced}"));
+        }
         Some(Dialog {
             call_id,
             state: State::Calling,
@@ -289,7 +300,7 @@ impl Dialog {
             parties: [caller, callee],
             invite_cseq: cseq,
             cancelled: false,
-            notes: Vec::new(),
+            notes,
             t38: false,
             early: Vec::new(),
             pending: Vec::new(),
@@ -320,6 +331,26 @@ impl Dialog {
             (Some(tag), Some(caller)) if tag != caller => Role::Callee,
             _ => Role::Caller,
         }
+    }
+
+    /// An asserted identity in a mid-call request or answer from `role`
+    /// that differs from its number: the party changed (transfer, pickup).
+    fn identity_update(&mut self, role: Role, msg: &Message<'_>, what: &str) {
+        if !self.is_answered() {
+            return;
+        }
+        let Some(user) = identity::asserted_user(msg) else {
+            return;
+        };
+        let party = &mut self.parties[role.index()];
+        if party.number.as_deref() == Some(user.as_str()) {
+            return;
+        }
+        let old = party.number.replace(user.clone()).unwrap_or_default();
+        self.note(format!(
+            "{} changed from {old} to {user} ({what} with a new asserted identity: transfer or pickup)",
+            role.name()
+        ));
     }
 
     fn set_media(&mut self, role: Role, spec: MediaSpec, events: &mut Vec<DialogEvent>) {
@@ -393,6 +424,7 @@ impl Dialog {
                         self.handle_initial_invite(src, number, msg, spec, events)
                     }
                     Method::Invite | Method::Update => {
+                        self.identity_update(requester, msg, method.as_str());
                         if self.pending.len() >= MAX_PENDING_OFFERS {
                             self.pending.remove(0);
                         }
@@ -417,6 +449,18 @@ impl Dialog {
                     Method::Cancel => {
                         self.cancelled = true;
                     }
+                    Method::Refer => {
+                        if let Some((target, attended)) = identity::refer_target(msg) {
+                            let kind = if attended { "attended" } else { "blind" };
+                            let text = format!(
+                                "{} transferred the call ({kind} REFER to {target})",
+                                requester.name()
+                            );
+                            if !self.notes.contains(&text) {
+                                self.note(text);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -428,6 +472,9 @@ impl Dialog {
                     }
                     Method::Invite | Method::Update | Method::Prack => {
                         let requester = self.requester(msg);
+                        if (200..300).contains(&code) && cseq.method != Method::Prack {
+                            self.identity_update(requester.other(), msg, "answer");
+                        }
                         self.handle_offer_response(
                             cseq.number,
                             requester,
@@ -463,10 +510,8 @@ impl Dialog {
             self.invite_cseq = cseq;
             self.state = State::Calling;
             self.early.clear();
-            if let Some(pai) = msg.p_asserted_identity() {
-                if let Some(user) = pai.user {
-                    self.parties[0].number = Some(user.to_string());
-                }
+            if let Some(user) = identity::asserted_user(msg) {
+                self.parties[0].number = Some(user);
             }
             self.parties[0].signalling = Some(src.ip());
         }
@@ -523,10 +568,8 @@ impl Dialog {
                 }
                 self.state = State::Answered;
                 self.answer_time = Some(now);
-                if let Some(pai) = msg.p_asserted_identity() {
-                    if let Some(user) = pai.user {
-                        self.parties[1].number = Some(user.to_string());
-                    }
+                if let Some(user) = identity::asserted_user(msg) {
+                    self.parties[1].number = Some(user);
                 }
                 let branch_spec = to_tag.as_ref().and_then(|tag| {
                     self.early

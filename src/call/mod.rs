@@ -6,6 +6,7 @@
 
 pub mod dedup;
 pub mod dialog;
+pub mod identity;
 pub mod legs;
 pub mod media_index;
 pub mod metadata;

@@ -154,3 +154,45 @@ impl Frame {
 pub fn ip(s: &str) -> [u8; 4] {
     s.parse::<std::net::Ipv4Addr>().unwrap().octets()
 }
+
+/// The first SIP frame whose text contains `needle`.
+pub fn sip_frame<'a>(frames: &'a [Frame], needle: &str) -> &'a Frame {
+    frames
+        .iter()
+        .find(|f| f.is_sip() && String::from_utf8_lossy(f.payload()).contains(needle))
+        .unwrap_or_else(|| panic!("no SIP frame with {needle:?}"))
+}
+
+/// The value of a `;tag=` parameter on the header line starting with `name`.
+pub fn tag_of(frame: &Frame, name: &str) -> String {
+    let text = String::from_utf8_lossy(frame.payload()).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} header"));
+    let at = line.find(";tag=").expect("tag") + 5;
+    line[at..].split(';').next().unwrap().trim().to_string()
+}
+
+/// The SDP body of a SIP frame.
+pub fn sdp_of(frame: &Frame) -> String {
+    let text = String::from_utf8_lossy(frame.payload()).to_string();
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// A new SIP frame at `us` with the addresses of `like` and the given text
+/// (Content-Length is computed from `body`).
+pub fn sip_like(like: &Frame, us: u64, head: &str, body: &str) -> Frame {
+    let mut f = Frame {
+        us,
+        data: like.data.clone(),
+    };
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let text = format!("{head}{ctype}Content-Length: {}\r\n\r\n{body}", body.len());
+    f.set_payload(text.as_bytes());
+    f
+}
