@@ -482,6 +482,21 @@ fn fax_pcma_declined_t38_multihop() {
         "V.21 bursts after the 488"
     );
     assert_eq!(fax.len(), 1, "one recording for {call_id}");
+    // .52 -> .100 mixes 10 ms and 20 ms packets (idle-coded until ~64.4 s) and
+    // resets its RTP timestamp from 347200 to 0 at 64.75 s (36.9 s in) with
+    // the same SSRC: the idle part stays digital silence (no overlap noise
+    // from the mixed packet sizes) and the modem signal after the reset runs
+    // without a hole or a doubled span for the 4.3 s until its next pause.
+    assert!(
+        rms(span(&w.right, 3.0, 36.0)) < SILENT_RMS,
+        "idle 10/20 ms packets decode to silence: {}",
+        rms(span(&w.right, 3.0, 36.0))
+    );
+    let after_reset: Vec<f64> = span(&w.right, 37.0, 41.3).chunks(800).map(rms).collect();
+    assert!(
+        after_reset.iter().all(|&r| r > 1000.0),
+        "continuous modem signal after the timestamp reset: {after_reset:?}"
+    );
     let notes = hop.1["notes"].as_str().unwrap_or_default();
     assert!(notes.contains("another hop"), "hop merge noted: {notes}");
     assert!(notes.contains("488"), "declined T.38 noted: {notes}");

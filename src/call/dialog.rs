@@ -333,6 +333,29 @@ impl Dialog {
         }
     }
 
+    /// Before the answer, an UPDATE (or re-offer) may move the callee of an
+    /// early branch: the branch's remembered SDP follows, so that a 2xx
+    /// without SDP does not bring back the 18x's address.
+    fn refresh_early_branch(&mut self, msg: &Message<'_>) {
+        if self.is_answered() {
+            return;
+        }
+        let caller_tag = self.parties[0].tag.as_deref();
+        let from = msg.from().and_then(|f| f.tag);
+        let to = msg.to().and_then(|t| t.tag);
+        let branch = if from.is_some() && from != caller_tag {
+            from
+        } else {
+            to
+        };
+        let (Some(branch), Some(media)) = (branch, self.parties[1].media.as_ref()) else {
+            return;
+        };
+        if let Some(entry) = self.early.iter_mut().find(|(t, _)| t == branch) {
+            entry.1 = media.clone();
+        }
+    }
+
     /// An asserted identity in a mid-call request or answer from `role`
     /// that differs from its number: the party changed (transfer, pickup).
     fn identity_update(&mut self, role: Role, msg: &Message<'_>, what: &str) {
@@ -449,6 +472,14 @@ impl Dialog {
                     Method::Cancel => {
                         self.cancelled = true;
                     }
+                    Method::Prack => {
+                        // SDP in a PRACK answers an offer in a reliable 18x
+                        // (or offers anew): either way it is where the
+                        // requester receives.
+                        if let Some(spec) = spec {
+                            self.set_media(requester, spec, events);
+                        }
+                    }
                     Method::Refer => {
                         if let Some((target, attended)) = identity::refer_target(msg) {
                             let kind = if attended { "attended" } else { "blind" };
@@ -482,7 +513,8 @@ impl Dialog {
                             reason,
                             spec,
                             events,
-                        )
+                        );
+                        self.refresh_early_branch(msg);
                     }
                     _ => {}
                 }
@@ -1032,6 +1064,159 @@ mod tests {
         assert!(call.feed(CALLER, &invite).is_empty());
         assert!(call.feed(CALLEE, &ok).is_empty());
         assert_eq!(call.dialog.answer_time, answered);
+    }
+
+    #[test]
+    fn prack_and_update_with_sdp_in_the_early_dialog() {
+        // INVITE without SDP; the offer comes in a reliable 183, the answer
+        // in the PRACK; then an UPDATE moves the caller before the answer.
+        let (mut call, _) = Call::start(&request("INVITE", 1, "a1", None, ""));
+        call.feed(
+            CALLEE,
+            &response(
+                183,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5000".parse().unwrap())
+        );
+        let ev = call.feed(
+            CALLER,
+            &request(
+                "PRACK",
+                2,
+                "a1",
+                Some("b1"),
+                &sdp("10.0.0.1", 4000, "8", ""),
+            ),
+        );
+        assert_eq!(ev, vec![DialogEvent::MediaChanged(Role::Caller)]);
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap())
+        );
+        call.feed(CALLEE, &response(200, "PRACK", 2, "a1", "b1", ""));
+        call.feed(
+            CALLER,
+            &request(
+                "UPDATE",
+                3,
+                "a1",
+                Some("b1"),
+                &sdp("10.0.0.1", 4100, "8", ""),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap()),
+            "UPDATE offer applies on its 2xx"
+        );
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "UPDATE",
+                3,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5002, "8", ""),
+            ),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                DialogEvent::MediaChanged(Role::Caller),
+                DialogEvent::MediaChanged(Role::Callee)
+            ]
+        );
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5002".parse().unwrap())
+        );
+        let ev = call.feed(CALLEE, &response(200, "INVITE", 1, "a1", "b1", ""));
+        assert_eq!(ev, vec![DialogEvent::Answered]);
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4100".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn accepted_t38_is_noted_and_rejected_is_not() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "8", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        let t38 = "v=0\r\no=- 1 2 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\nm=image 5002 udptl t38\r\n";
+        call.feed(CALLER, &request("INVITE", 2, "a1", Some("b1"), t38));
+        call.feed(CALLEE, &response(488, "INVITE", 2, "a1", "b1", ""));
+        assert!(!call.dialog.t38);
+        call.feed(CALLER, &request("INVITE", 3, "a1", Some("b1"), t38));
+        call.feed(CALLEE, &response(200, "INVITE", 3, "a1", "b1", t38));
+        assert!(call.dialog.t38);
+        assert!(call.dialog.notes.iter().any(|n| n.contains("T.38")));
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5000".parse().unwrap()),
+            "no audio section: the audio addresses stay"
+        );
+    }
+
+    #[test]
+    fn identity_change_in_reinvite_follows_the_party() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "8", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        let reinvite = "INVITE sip:1001@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKr\r\nFrom: <sip:5551234@192.0.2.2>;tag=b1\r\nTo: <sip:1001@10.0.0.1>;tag=a1\r\nCall-ID: abc@10.0.0.1\r\nCSeq: 9 INVITE\r\nRemote-Party-ID: <sip:5550001@192.0.2.2>;party=calling\r\nContent-Length: 0\r\n\r\n";
+        call.feed(CALLEE, reinvite);
+        assert_eq!(
+            call.dialog.party(Role::Callee).number.as_deref(),
+            Some("5550001")
+        );
+        assert!(call
+            .dialog
+            .notes
+            .iter()
+            .any(|n| n.contains("callee changed from 5551234 to 5550001")));
+        // The same identity again adds nothing.
+        let before = call.dialog.notes.len();
+        call.feed(CALLEE, reinvite);
+        assert_eq!(call.dialog.notes.len(), before);
     }
 
     #[test]
