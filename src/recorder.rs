@@ -25,6 +25,7 @@ use crate::sip::message::{looks_like_sip, Message};
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, Seek, Write};
 use std::net::SocketAddr;
 
@@ -166,7 +167,13 @@ struct Core<S: Store> {
     events: Vec<DialogEvent>,
     limits: TimelineLimits,
     ids: u64,
+    /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
+    /// candidates for a new leg's first leg.
+    recent_invites: VecDeque<(Timestamp, u32)>,
 }
+
+/// At most this many recent INVITEs are candidates for B2BUA correlation.
+const MAX_RECENT_INVITES: usize = 1024;
 
 impl<S: Store> Recorder<S> {
     /// A recorder writing finished recordings to `store`.
@@ -194,6 +201,7 @@ impl<S: Store> Recorder<S> {
                 events: Vec::new(),
                 limits: TimelineLimits::default(),
                 ids: 0,
+                recent_invites: VecDeque::new(),
             },
         }
     }
@@ -475,18 +483,28 @@ impl<S: Store> Core<S> {
         let Some(Some(new)) = self.slots.get(slot_id as usize) else {
             return;
         };
-        if found.is_none() && b2bua.auto {
-            let window = (b2bua.window_ms as i64).saturating_mul(1_000_000);
-            found = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(id, s)| s.as_ref().map(|s| (id as u32, s)))
-                .filter(|(id, s)| *id != slot_id && s.link.is_none())
-                .find_map(|(id, s)| {
-                    legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (id, l))
-                });
+        let window = (b2bua.window_ms as i64).saturating_mul(1_000_000);
+        let now = new.dialog.invite_time;
+        while self
+            .recent_invites
+            .front()
+            .is_some_and(|(t, _)| now.nanos_since(*t) > window)
+        {
+            self.recent_invites.pop_front();
         }
+        if found.is_none() && b2bua.auto {
+            found = self.recent_invites.iter().find_map(|&(t, id)| {
+                let s = self.slots.get(id as usize)?.as_ref()?;
+                if id == slot_id || s.link.is_some() || s.dialog.invite_time != t {
+                    return None;
+                }
+                legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (id, l))
+            });
+        }
+        if self.recent_invites.len() >= MAX_RECENT_INVITES {
+            self.recent_invites.pop_front();
+        }
+        self.recent_invites.push_back((now, slot_id));
         let Some((other, how)) = found else { return };
         let new_call_id = new.dialog.call_id.clone();
         let Some(Some(first)) = self.slots.get_mut(other as usize) else {
@@ -1044,6 +1062,13 @@ fn build_metadata<W: Write + Seek>(
             .map(|&c| rec.timeline.stats(c).other_codec)
             .sum();
         notes.push(format!("{n} packets in {codec} not recorded (silence)"));
+    }
+    let copies: u64 = rec.filters.iter().map(|f| f.copies).sum();
+    let other_hop: u64 = rec.filters.iter().map(|f| f.other_hop).sum();
+    if copies > 0 || other_hop > 0 {
+        notes.push(format!(
+            "duplicates dropped: {copies} RTP packet copies, {other_hop} packets of the same media on another hop"
+        ));
     }
     notes.extend(dialog.notes.iter().cloned());
     notes.push(match reason {
