@@ -318,6 +318,7 @@ impl<S: Store> Core<S> {
             datagram.dst,
             rtp.ssrc,
             rtp.sequence,
+            rtp.timestamp,
             dedup.drop_copies,
             dedup.lock_hop,
             (dedup.hop_idle_ms as i64).saturating_mul(1_000_000),

@@ -104,6 +104,11 @@ fn same_packets_twice_and_second_hop_give_one_identical_recording() {
         "every RTP copy dropped: {}",
         r.summary
     );
+    let notes = r.recordings[0].1["notes"].as_str().unwrap();
+    assert!(
+        notes.contains(&format!("duplicates dropped: {rtp} RTP packet copies")),
+        "{notes}"
+    );
 
     // The first hop ends before the second: its BYE/200 copies come after
     // the call ended (remembered Call-ID, not a new call).

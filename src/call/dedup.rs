@@ -3,11 +3,14 @@
 //! conversation's media seen on two hops of one call.
 //!
 //! Rules, per recording channel (one sender):
-//! - **Packet copies.** A packet whose SSRC and sequence number were already
-//!   placed on the channel is a copy and is dropped. A 128-packet window
-//!   (2.5 s of 20 ms packets) behind the highest sequence number is
-//!   remembered as a bitmap; packets older than that are left to the
-//!   timeline (which drops them as late). A new SSRC restarts the window.
+//! - **Packet copies.** A packet whose SSRC, sequence number and RTP
+//!   timestamp were already placed on the channel is a copy and is dropped.
+//!   A 128-packet window (2.5 s of 20 ms packets) behind the highest
+//!   sequence number is remembered as a bitmap plus each slot's timestamp;
+//!   packets older than that are left to the timeline (which drops them as
+//!   late). A new SSRC restarts the window. The same sequence number with
+//!   another timestamp is a new packet (a sender that restarted its
+//!   numbering), not a copy.
 //! - **Hop copies.** The channel locks onto the first network path
 //!   (source and destination address) that delivers its media. Media for the
 //!   same channel on another path (a second hop of the same call behind an
@@ -32,7 +35,7 @@ pub enum Verdict {
 }
 
 /// Per-channel duplicate filter; see the module doc.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChannelFilter {
     path: Option<(SocketAddr, SocketAddr)>,
     path_seen: Timestamp,
@@ -40,6 +43,9 @@ pub struct ChannelFilter {
     top: u16,
     /// Bit `i` set: sequence number `top - i` was seen.
     seen: u128,
+    /// RTP timestamp of the packet seen with sequence number `s`, at
+    /// `s % WINDOW`.
+    stamps: [u32; WINDOW as usize],
     /// Packets dropped as copies.
     pub copies: u64,
     /// Packets dropped as another hop's media.
@@ -50,6 +56,22 @@ pub struct ChannelFilter {
 
 /// Packets behind the highest sequence number that are remembered.
 const WINDOW: u16 = 128;
+
+impl Default for ChannelFilter {
+    fn default() -> Self {
+        ChannelFilter {
+            path: None,
+            path_seen: Timestamp::default(),
+            ssrc: None,
+            top: 0,
+            seen: 0,
+            stamps: [0; WINDOW as usize],
+            copies: 0,
+            other_hop: 0,
+            path_changes: 0,
+        }
+    }
+}
 
 impl ChannelFilter {
     /// A filter with no history.
@@ -68,6 +90,7 @@ impl ChannelFilter {
         dst: SocketAddr,
         ssrc: u32,
         seq: u16,
+        timestamp: u32,
         drop_copies: bool,
         lock_hop: bool,
         hop_idle_nanos: i64,
@@ -93,10 +116,12 @@ impl ChannelFilter {
         if !drop_copies {
             return Verdict::Fresh;
         }
+        let stamp = usize::from(seq % WINDOW);
         if self.ssrc != Some(ssrc) {
             self.ssrc = Some(ssrc);
             self.top = seq;
             self.seen = 1;
+            self.stamps[stamp] = timestamp;
             return Verdict::Fresh;
         }
         let ahead = seq.wrapping_sub(self.top) as i16;
@@ -109,6 +134,7 @@ impl ChannelFilter {
             };
             self.seen |= 1;
             self.top = seq;
+            self.stamps[stamp] = timestamp;
             return Verdict::Fresh;
         }
         let age = u32::from(ahead.unsigned_abs());
@@ -116,11 +142,12 @@ impl ChannelFilter {
             return Verdict::Fresh;
         }
         let bit = 1u128 << age;
-        if self.seen & bit != 0 {
+        if self.seen & bit != 0 && self.stamps[stamp] == timestamp {
             self.copies += 1;
             return Verdict::Copy;
         }
         self.seen |= bit;
+        self.stamps[stamp] = timestamp;
         Verdict::Fresh
     }
 }
@@ -135,6 +162,10 @@ mod tests {
 
     const IDLE: i64 = 1_000_000_000;
 
+    fn ts(seq: u16) -> u32 {
+        u32::from(seq) * 160
+    }
+
     fn at(ms: i64) -> Timestamp {
         Timestamp(ms * 1_000_000)
     }
@@ -143,7 +174,7 @@ mod tests {
     fn copies_of_the_same_packet_are_dropped_reordered_ones_kept() {
         let mut f = ChannelFilter::new();
         let (s, d) = (a("10.0.0.1:4000"), a("10.0.0.2:5000"));
-        let mut check = |ms, seq| f.check(at(ms), s, d, 7, seq, true, true, IDLE);
+        let mut check = |ms, seq| f.check(at(ms), s, d, 7, seq, ts(seq), true, true, IDLE);
         assert_eq!(check(0, 100), Verdict::Fresh);
         assert_eq!(check(1, 100), Verdict::Copy, "second SPAN copy");
         assert_eq!(check(40, 102), Verdict::Fresh);
@@ -152,20 +183,32 @@ mod tests {
         assert_eq!(check(43, 102), Verdict::Copy);
         // Wrap-around of the sequence number.
         assert_eq!(check(60, 65535), Verdict::Fresh, "far behind: unknown");
-        let mut g = ChannelFilter::new();
+        // The same number with another timestamp: a restarted sender.
         assert_eq!(
-            g.check(at(0), s, d, 7, 65535, true, true, IDLE),
+            f.check(at(44), s, d, 7, 101, 999_999, true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            g.check(at(20), s, d, 7, 0, true, true, IDLE),
-            Verdict::Fresh
-        );
-        assert_eq!(
-            g.check(at(21), s, d, 7, 65535, true, true, IDLE),
+            f.check(at(45), s, d, 7, 101, 999_999, true, true, IDLE),
             Verdict::Copy
         );
-        assert_eq!(g.check(at(22), s, d, 7, 0, true, true, IDLE), Verdict::Copy);
+        let mut g = ChannelFilter::new();
+        assert_eq!(
+            g.check(at(0), s, d, 7, 65535, ts(65535), true, true, IDLE),
+            Verdict::Fresh
+        );
+        assert_eq!(
+            g.check(at(20), s, d, 7, 0, ts(0), true, true, IDLE),
+            Verdict::Fresh
+        );
+        assert_eq!(
+            g.check(at(21), s, d, 7, 65535, ts(65535), true, true, IDLE),
+            Verdict::Copy
+        );
+        assert_eq!(
+            g.check(at(22), s, d, 7, 0, ts(0), true, true, IDLE),
+            Verdict::Copy
+        );
         assert_eq!(g.copies, 2);
     }
 
@@ -174,25 +217,28 @@ mod tests {
         let mut f = ChannelFilter::new();
         let (s, d) = (a("10.0.0.1:4000"), a("10.0.0.2:5000"));
         assert_eq!(
-            f.check(at(0), s, d, 1, 10, true, true, IDLE),
+            f.check(at(0), s, d, 1, 10, ts(10), true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            f.check(at(1), s, d, 2, 10, true, true, IDLE),
-            Verdict::Fresh
-        );
-        assert_eq!(f.check(at(2), s, d, 2, 10, true, true, IDLE), Verdict::Copy);
-        assert_eq!(
-            f.check(at(3), s, d, 2, 1000, true, true, IDLE),
+            f.check(at(1), s, d, 2, 10, ts(10), true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            f.check(at(4), s, d, 2, 999, true, true, IDLE),
+            f.check(at(2), s, d, 2, 10, ts(10), true, true, IDLE),
+            Verdict::Copy
+        );
+        assert_eq!(
+            f.check(at(3), s, d, 2, 1000, ts(1000), true, true, IDLE),
+            Verdict::Fresh
+        );
+        assert_eq!(
+            f.check(at(4), s, d, 2, 999, ts(999), true, true, IDLE),
             Verdict::Fresh
         );
         // Switched off: everything is fresh.
         assert_eq!(
-            f.check(at(5), s, d, 2, 999, false, false, IDLE),
+            f.check(at(5), s, d, 2, 999, ts(999), false, false, IDLE),
             Verdict::Fresh
         );
     }
@@ -203,28 +249,28 @@ mod tests {
         let hop1 = (a("10.0.0.1:4000"), a("10.0.0.2:5000"));
         let hop2 = (a("172.16.0.1:6000"), a("172.16.0.2:7000"));
         assert_eq!(
-            f.check(at(0), hop1.0, hop1.1, 1, 1, true, true, IDLE),
+            f.check(at(0), hop1.0, hop1.1, 1, 1, ts(1), true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            f.check(at(2), hop2.0, hop2.1, 9, 500, true, true, IDLE),
+            f.check(at(2), hop2.0, hop2.1, 9, 500, ts(500), true, true, IDLE),
             Verdict::OtherHop
         );
         assert_eq!(
-            f.check(at(20), hop1.0, hop1.1, 1, 2, true, true, IDLE),
+            f.check(at(20), hop1.0, hop1.1, 1, 2, ts(2), true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            f.check(at(900), hop2.0, hop2.1, 9, 501, true, true, IDLE),
+            f.check(at(900), hop2.0, hop2.1, 9, 501, ts(501), true, true, IDLE),
             Verdict::OtherHop
         );
         // Hop 1 silent for over a second: the media moved.
         assert_eq!(
-            f.check(at(1100), hop2.0, hop2.1, 9, 502, true, true, IDLE),
+            f.check(at(1100), hop2.0, hop2.1, 9, 502, ts(502), true, true, IDLE),
             Verdict::Fresh
         );
         assert_eq!(
-            f.check(at(1120), hop1.0, hop1.1, 1, 3, true, true, IDLE),
+            f.check(at(1120), hop1.0, hop1.1, 1, 3, ts(3), true, true, IDLE),
             Verdict::OtherHop
         );
         assert_eq!((f.other_hop, f.path_changes), (3, 1));
