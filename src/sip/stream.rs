@@ -6,10 +6,13 @@
 //! with its endpoints. Each direction of a connection is a separate stream,
 //! keyed by (source, destination).
 //!
-//! - A stream is only tracked once a segment's payload *starts* like SIP (a
-//!   request or status line), or like the HTTP Upgrade handshake of the
-//!   `sip` WebSocket subprotocol. Other TCP traffic costs a sniff per
-//!   segment and keeps no state; SIP is found on any port.
+//! - What a connection carries is decided on its first bytes: a SIP request
+//!   or status line, or the HTTP Upgrade handshake of the `sip` WebSocket
+//!   subprotocol. When the SYN was seen, the stream is held undecided (no
+//!   bytes, short timeout, first to be evicted) so that its first segments
+//!   may arrive out of order; otherwise (connections already open when the
+//!   capture started) a segment whose payload starts like SIP starts the
+//!   stream. Other TCP traffic keeps no state; SIP is found on any port.
 //! - Segments are put in sequence order: retransmitted and overlapping bytes
 //!   are dropped, early segments are held until the hole fills. A hole that
 //!   stays open longer than [`StreamLimits::gap_timeout_nanos`] (or while too
@@ -109,10 +112,14 @@ const MAX_RESYNC_TAIL: usize = 2048;
 const SWEEP_NANOS: i64 = 1_000_000_000;
 /// Longest HTTP Upgrade handshake accepted, bytes.
 const MAX_HANDSHAKE: usize = 16 * 1024;
+/// An undecided stream (SYN seen, no data yet) is forgotten after this long.
+const UNKNOWN_IDLE_NANOS: i64 = 10_000_000_000;
 
 /// What a stream's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
+    /// Opened by a SYN, no byte seen in order yet.
+    Unknown,
     /// SIP messages back to back.
     Sip,
     /// An HTTP Upgrade request or 101 response, then WebSocket frames.
@@ -152,7 +159,10 @@ impl Stream {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
     Keep,
+    /// FIN, RST, WebSocket close or unusable stream.
     Close,
+    /// The first bytes are not SIP: forget the connection.
+    NotSip,
 }
 
 /// The reassembler for all SIP streams; see the module doc.
@@ -230,15 +240,23 @@ impl SipStreams {
             }
         }
         if !self.streams.contains_key(&key) {
-            if segment.payload.is_empty() {
+            let mode = if segment.flags.syn() {
+                Mode::Unknown
+            } else if segment.payload.is_empty() {
                 return;
-            }
-            let Some(mode) = sniff(segment.payload) else {
-                self.stats.not_sip += 1;
-                return;
+            } else {
+                match sniff(segment.payload) {
+                    Some(mode) => {
+                        self.stats.opened += 1;
+                        mode
+                    }
+                    None => {
+                        self.stats.not_sip += 1;
+                        return;
+                    }
+                }
             };
             self.make_room(now);
-            self.stats.opened += 1;
             self.streams.insert(
                 key,
                 Stream {
@@ -288,8 +306,10 @@ impl SipStreams {
         }
         let after = stream.held_total();
         self.total_bytes = (self.total_bytes + after).saturating_sub(before);
-        if fate == Fate::Close {
-            self.stats.closed += 1;
+        if fate != Fate::Keep {
+            if fate == Fate::Close && stream.mode != Mode::Unknown {
+                self.stats.closed += 1;
+            }
             self.total_bytes = self.total_bytes.saturating_sub(after);
             self.streams.remove(&key);
         }
@@ -310,17 +330,7 @@ impl SipStreams {
         self.next_sweep = Timestamp(now.0.saturating_add(SWEEP_NANOS));
         let idle = self.limits.idle_timeout_nanos;
         let gap = self.limits.gap_timeout_nanos;
-        let before = self.streams.len();
-        let mut freed = 0;
-        self.streams.retain(|_, s| {
-            let keep = now.0.saturating_sub(s.last_seen.0) <= idle;
-            if !keep {
-                freed += s.held_total();
-            }
-            keep
-        });
-        self.stats.expired += (before - self.streams.len()) as u64;
-        self.total_bytes = self.total_bytes.saturating_sub(freed);
+        self.drop_idle(now, idle);
         let mut closed = Vec::new();
         for (&(src, dst), stream) in self.streams.iter_mut() {
             let Some(since) = stream.hole_since else {
@@ -340,14 +350,16 @@ impl SipStreams {
             let fate = frame(stream, &ctx, &mut self.stats, deliver);
             let after = stream.held_total();
             self.total_bytes = (self.total_bytes + after).saturating_sub(before);
-            if fate == Fate::Close {
-                closed.push((src, dst));
+            if fate != Fate::Keep {
+                closed.push(((src, dst), fate));
             }
         }
-        for key in closed {
+        for (key, fate) in closed {
             if let Some(s) = self.streams.remove(&key) {
                 self.total_bytes = self.total_bytes.saturating_sub(s.held_total());
-                self.stats.closed += 1;
+                if fate == Fate::Close {
+                    self.stats.closed += 1;
+                }
             }
         }
     }
@@ -363,7 +375,7 @@ impl SipStreams {
             };
             while !stream.held.is_empty() {
                 skip_gap(stream, &mut self.stats);
-                if frame(stream, &ctx, &mut self.stats, deliver) == Fate::Close {
+                if frame(stream, &ctx, &mut self.stats, deliver) != Fate::Keep {
                     break;
                 }
             }
@@ -378,29 +390,39 @@ impl SipStreams {
             return;
         }
         // Full: idle streams go first, then the least recently active.
-        let before = self.streams.len();
-        let idle = self.limits.idle_timeout_nanos;
-        let mut freed = 0;
-        self.streams.retain(|_, s| {
-            let keep = now.0.saturating_sub(s.last_seen.0) <= idle;
-            if !keep {
-                freed += s.held_total();
-            }
-            keep
-        });
-        self.stats.expired += (before - self.streams.len()) as u64;
-        self.total_bytes = self.total_bytes.saturating_sub(freed);
+        self.drop_idle(now, self.limits.idle_timeout_nanos);
         while self.streams.len() >= self.limits.max_streams.max(1) {
             self.evict_oldest();
         }
     }
 
-    /// Drops the least recently active stream.
+    /// Drops streams idle longer than `idle` (undecided ones sooner).
+    fn drop_idle(&mut self, now: Timestamp, idle: i64) {
+        let mut freed = 0;
+        let mut expired = 0;
+        self.streams.retain(|_, s| {
+            let limit = if s.mode == Mode::Unknown {
+                idle.min(UNKNOWN_IDLE_NANOS)
+            } else {
+                idle
+            };
+            let keep = now.0.saturating_sub(s.last_seen.0) <= limit;
+            if !keep {
+                freed += s.held_total();
+                expired += u64::from(s.mode != Mode::Unknown);
+            }
+            keep
+        });
+        self.stats.expired += expired;
+        self.total_bytes = self.total_bytes.saturating_sub(freed);
+    }
+
+    /// Drops the least recently active stream, undecided ones first.
     fn evict_oldest(&mut self) {
         let oldest = self
             .streams
             .iter()
-            .min_by_key(|(_, s)| s.last_seen)
+            .min_by_key(|(_, s)| (s.mode != Mode::Unknown, s.last_seen))
             .map(|(k, _)| *k);
         if let Some(s) = oldest.and_then(|k| self.streams.remove(&k)) {
             self.total_bytes = self.total_bytes.saturating_sub(s.held_total());
@@ -415,6 +437,38 @@ struct Ctx<'l> {
     sip_limits: &'l Limits,
     src: SocketAddr,
     dst: SocketAddr,
+}
+
+/// What the first in-order bytes of an undecided stream say.
+enum Decision {
+    Is(Mode),
+    NotSip,
+    NeedMore,
+}
+
+/// Decides an undecided stream on its first bytes.
+fn decide(buf: &[u8]) -> Decision {
+    if let Some(mode) = sniff(buf) {
+        return Decision::Is(mode);
+    }
+    let crlf = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let data = buf.get(crlf..).unwrap_or_default();
+    let Some(&first) = data.first() else {
+        return Decision::NeedMore;
+    };
+    // A start line not complete yet may still turn out to be SIP.
+    let line_open = !data.contains(&b'\n') && data.len() < MAX_RESYNC_TAIL;
+    if line_open && first.is_ascii_alphabetic() {
+        return Decision::NeedMore;
+    }
+    let http = data.starts_with(b"GET ") || data.starts_with(b"HTTP/1.1 101");
+    if http && find(data, b"\r\n\r\n").is_none() && data.len() < MAX_HANDSHAKE {
+        return Decision::NeedMore;
+    }
+    Decision::NotSip
 }
 
 /// Whether a first payload starts a stream worth tracking, and as what.
@@ -587,6 +641,19 @@ fn frame(
     deliver: &mut impl FnMut(SocketAddr, SocketAddr, &[u8]),
 ) -> Fate {
     match stream.mode {
+        Mode::Unknown => match decide(&stream.buf) {
+            Decision::NeedMore => Fate::Keep,
+            Decision::NotSip => {
+                stats.not_sip += 1;
+                Fate::NotSip
+            }
+            Decision::Is(mode) => {
+                stats.opened += 1;
+                stream.mode = mode;
+                stream.resync = false;
+                frame(stream, ctx, stats, deliver)
+            }
+        },
         Mode::Sip => {
             frame_sip(stream, ctx, stats, deliver);
             Fate::Keep
@@ -1071,6 +1138,73 @@ mod tests {
         assert_eq!(h.streams.open(), 0);
         assert_eq!(h.streams.stats().not_sip, 2);
         assert!(h.got.is_empty());
+    }
+
+    #[test]
+    fn after_a_syn_the_first_segments_may_arrive_out_of_order() {
+        let mut h = Harness::new(StreamLimits::default());
+        let m = sip("first", "v=0\r\n");
+        h.seg(A, B, 999, 0x02, b"");
+        assert_eq!((h.streams.open(), h.streams.stats().opened), (1, 0));
+        // The tail first (not a start line), then the head, split mid-line.
+        h.seg(A, B, 1000 + 10, 0x18, &m[10..]);
+        assert!(h.got.is_empty());
+        h.seg(A, B, 1000, 0x18, &m[..10]);
+        assert_eq!(h.call_ids(), ["first"]);
+        assert_eq!(h.streams.stats().opened, 1);
+        // A first line that arrives in pieces is waited for.
+        let mut h = Harness::new(StreamLimits::default());
+        h.seg(A, B, 0, 0x12, b"");
+        h.seg(A, B, 1, 0x18, &m[..5]);
+        h.seg(A, B, 6, 0x18, &m[5..]);
+        assert_eq!(h.call_ids(), ["first"]);
+    }
+
+    #[test]
+    fn after_a_syn_non_sip_bytes_forget_the_connection() {
+        let mut h = Harness::new(StreamLimits::default());
+        h.seg(A, B, 0, 0x02, b"");
+        h.seg(
+            A,
+            B,
+            1,
+            0x18,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(h.streams.open(), 0);
+        assert_eq!(h.streams.stats().not_sip, 1);
+        assert_eq!(h.streams.stats().opened, 0);
+        assert_eq!(h.streams.stats().closed, 0);
+    }
+
+    #[test]
+    fn undecided_streams_are_evicted_first_and_expire_sooner() {
+        let limits = StreamLimits {
+            max_streams: 4,
+            ..StreamLimits::default()
+        };
+        let mut h = Harness::new(limits);
+        h.seg_at(0, A, B, 1, 0x18, &sip("kept", ""));
+        // A SYN flood from many ports.
+        for port in 0..100u16 {
+            let src = SocketAddr::new(A.ip(), 20000 + port);
+            h.seg_at(1 + i64::from(port), src, B, 0, 0x02, b"");
+            assert!(h.streams.open() <= 4);
+        }
+        // The SIP stream survived and still works.
+        let next = 1 + sip("kept", "").len() as u32;
+        h.seg_at(200, A, B, next, 0x18, &sip("again", ""));
+        assert_eq!(h.call_ids(), ["kept", "again"]);
+        // Undecided streams go after 10 s, the SIP one stays.
+        h.seg_at(
+            11_000_000_000,
+            A,
+            B,
+            next + sip("again", "").len() as u32,
+            0x18,
+            b"\r\n\r\n",
+        );
+        assert_eq!(h.streams.open(), 1);
     }
 
     #[test]
