@@ -747,8 +747,49 @@ fn gre_teb_sip_hold_refer() {
     assert_eq!(r.summary["sip_messages"], 140, "{}", r.summary);
     assert_eq!(r.summary["decode_errors"], 0, "{}", r.summary);
     assert_eq!(r.calls_seen(), 3, "3 INVITE dialogs: {}", r.summary);
-    // LATER(issue 5, call level): hold with c=0.0.0.0 at 20.99 s and
-    // 30.86 s, REFER/Replaces 407 then 488, B2BUA legs.
+    // Call level: every Call-ID is seen on both sides of the SBC (inside
+    // 192.168.1.191 <-> .222, outside 101.231.48.19 <-> 180.173.83.248, each
+    // side with its own tags): one dialog each, the other side merged. The
+    // consultation call 20008909 -> 20008910 is two B2BUA legs (bf3880...,
+    // and cdfef7... sent 0.1 s later from .191, where bf3880's INVITE was
+    // delivered): recorded once. The first call (20008777 -> 20008909) is
+    // held (c=0.0.0.0, sendonly) and its attended transfer (REFER with
+    // Replaces) is refused after 407 with 488: noted, the call stays one
+    // recording. No RTP: the recordings are silent.
+    assert_eq!(r.recorded(), 2, "{}", r.summary);
+    assert_eq!(r.summary["legs_linked"], 1, "{}", r.summary);
+    let skipped = r.skipped();
+    assert!(
+        skipped.iter().any(
+            |(id, reason)| id == "cdfef7c7647e97e4ff66fbf504c524e4@192.168.1.191"
+                && reason.contains("B2BUA leg of call bf3880")
+        ),
+        "{skipped:?}"
+    );
+    let (_, first) = r.by_call_id("ddd141f1d982d8989fb73db754a8fbb7@192.168.1.191");
+    assert_eq!(first["localParty"]["phoneNumber"], "20008777", "{first}");
+    assert_eq!(first["remoteParty"]["phoneNumber"], "20008909", "{first}");
+    let notes = first["notes"].as_str().unwrap_or_default();
+    for want in [
+        "another hop",
+        "hold or one-way media",
+        "attended REFER to 20008910), refused: 488",
+    ] {
+        assert!(notes.contains(want), "{want:?} in {notes}");
+    }
+    assert!(
+        !notes.contains("second branch"),
+        "hop tags are not forks: {notes}"
+    );
+    let (_, consult) = r.by_call_id("bf3880-0-16e4-5af571fa-38bc4ba4-5af571fa@101.231.48.19");
+    assert_eq!(
+        consult["localParty"]["phoneNumber"], "20008909",
+        "{consult}"
+    );
+    assert_eq!(
+        consult["remoteParty"]["phoneNumber"], "20008910",
+        "{consult}"
+    );
     for (wav, _) in &r.recordings {
         let w = read_wav(wav);
         assert!(silent(&w), "no RTP: {}", wav.display());

@@ -78,7 +78,7 @@ fn reinvite_identity_and_refer_keep_one_recording_with_the_new_remote() {
         "{notes}"
     );
     assert!(
-        notes.contains("caller transferred the call (attended REFER to 5557777)"),
+        notes.contains("caller transferred the call (attended REFER to 5557777, accepted)"),
         "{notes}"
     );
     // Still one conversation, audio unchanged on both sides of the changes.

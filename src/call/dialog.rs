@@ -247,8 +247,27 @@ pub struct Dialog {
     pub notes: Vec<String>,
     /// A 2xx answer accepted a T.38 fax stream (`m=image` with a port).
     pub t38: bool,
+    /// Addresses the initial INVITE was delivered to on every hop seen (the
+    /// first INVITE's destination, then the sources of responses to it),
+    /// bounded.
+    pub callee_hops: Vec<IpAddr>,
     early: Vec<(String, MediaSpec)>,
     pending: Vec<PendingOffer>,
+    /// Tags of each side (by [`Role::index`]) as seen on every hop.
+    hop_tags: [Vec<String>; 2],
+    /// An open REFER: its CSeq, sender, target and whether attended.
+    refer: Option<(u32, Role, String, bool)>,
+    /// Where the 2xx that answered the call came from.
+    answer_src: Option<IpAddr>,
+}
+
+/// At most this many tags per side are remembered across hops.
+const MAX_HOP_TAGS: usize = 4;
+
+fn remember_tag(tags: &mut Vec<String>, tag: &str) {
+    if tags.len() < MAX_HOP_TAGS && !tags.iter().any(|t| t == tag) {
+        tags.push(tag.to_string());
+    }
 }
 
 impl Dialog {
@@ -302,8 +321,15 @@ impl Dialog {
             cancelled: false,
             notes,
             t38: false,
+            callee_hops: vec![dst.ip()],
             early: Vec::new(),
             pending: Vec::new(),
+            hop_tags: [
+                from.tag.map(str::to_string).into_iter().collect(),
+                Vec::new(),
+            ],
+            refer: None,
+            answer_src: None,
         })
     }
 
@@ -327,6 +353,16 @@ impl Dialog {
     /// Which party sent a request carrying this From tag.
     fn requester(&self, msg: &Message<'_>) -> Role {
         let from_tag = msg.from().and_then(|f| f.tag);
+        if let Some(tag) = from_tag {
+            // Tags seen on other hops (an SBC that keeps the Call-ID but
+            // issues its own tags) name the side too.
+            if self.hop_tags[1].iter().any(|t| t == tag) {
+                return Role::Callee;
+            }
+            if self.hop_tags[0].iter().any(|t| t == tag) {
+                return Role::Caller;
+            }
+        }
         match (from_tag, self.parties[0].tag.as_deref()) {
             (Some(tag), Some(caller)) if tag != caller => Role::Callee,
             _ => Role::Caller,
@@ -444,6 +480,9 @@ impl Dialog {
                 let to_tag = msg.to().and_then(|t| t.tag);
                 match method {
                     Method::Invite if to_tag.is_none() => {
+                        if let Some(tag) = msg.from().and_then(|f| f.tag) {
+                            remember_tag(&mut self.hop_tags[0], tag);
+                        }
                         self.handle_initial_invite(src, number, msg, spec, events)
                     }
                     Method::Invite | Method::Update => {
@@ -482,14 +521,7 @@ impl Dialog {
                     }
                     Method::Refer => {
                         if let Some((target, attended)) = identity::refer_target(msg) {
-                            let kind = if attended { "attended" } else { "blind" };
-                            let text = format!(
-                                "{} transferred the call ({kind} REFER to {target})",
-                                requester.name()
-                            );
-                            if !self.notes.contains(&text) {
-                                self.note(text);
-                            }
+                            self.refer = Some((number, requester, target, attended));
                         }
                     }
                     _ => {}
@@ -499,8 +531,19 @@ impl Dialog {
                 let Some(cseq) = cseq else { return };
                 match cseq.method {
                     Method::Invite if cseq.number == self.invite_cseq => {
-                        self.handle_initial_response(now, code, reason, msg, spec, events)
+                        if let Some(tag) = msg.to().and_then(|t| t.tag) {
+                            if code > 100 && code < 300 {
+                                remember_tag(&mut self.hop_tags[1], tag);
+                            }
+                        }
+                        if self.callee_hops.len() < MAX_HOP_TAGS
+                            && !self.callee_hops.contains(&src.ip())
+                        {
+                            self.callee_hops.push(src.ip());
+                        }
+                        self.handle_initial_response(now, src, code, reason, msg, spec, events)
                     }
+                    Method::Refer => self.handle_refer_response(cseq.number, code, reason),
                     Method::Invite | Method::Update | Method::Prack => {
                         let requester = self.requester(msg);
                         if (200..300).contains(&code) && cseq.method != Method::Prack {
@@ -552,9 +595,39 @@ impl Dialog {
         }
     }
 
+    /// The outcome of a REFER: a transfer accepted (2xx) or refused (an
+    /// authentication challenge waits for the retry).
+    fn handle_refer_response(&mut self, cseq: u32, code: u16, reason: &str) {
+        let Some((number, role, target, attended)) = self.refer.clone() else {
+            return;
+        };
+        if number != cseq || code < 200 || code == 401 || code == 407 {
+            return;
+        }
+        self.refer = None;
+        let kind = if attended { "attended" } else { "blind" };
+        let text = if code < 300 {
+            format!(
+                "{} transferred the call ({kind} REFER to {target}, accepted)",
+                role.name()
+            )
+        } else {
+            format!(
+                "{} tried to transfer the call ({kind} REFER to {target}), refused: {code} {}",
+                role.name(),
+                reason.trim()
+            )
+        };
+        if !self.notes.contains(&text) {
+            self.note(text);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn handle_initial_response(
         &mut self,
         now: Timestamp,
+        src: SocketAddr,
         code: u16,
         reason: &str,
         msg: &Message<'_>,
@@ -590,7 +663,9 @@ impl Dialog {
                         if let (Some(spec), None) = (spec, &self.parties[1].media) {
                             self.set_media(Role::Callee, spec, events);
                         }
-                    } else if to_tag.is_some() {
+                    } else if to_tag.is_some() && Some(src.ip()) == self.answer_src {
+                        // From where the answer came: a forked branch. (A
+                        // different tag from another hop is that hop's.)
                         self.note(format!(
                             "a second branch answered (To-tag {}) and was ignored",
                             to_tag.as_deref().unwrap_or("")
@@ -600,6 +675,7 @@ impl Dialog {
                 }
                 self.state = State::Answered;
                 self.answer_time = Some(now);
+                self.answer_src = Some(src.ip());
                 if let Some(user) = identity::asserted_user(msg) {
                     self.parties[1].number = Some(user);
                 }

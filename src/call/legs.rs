@@ -8,8 +8,9 @@
 //!   answered, failed or ended) whose first INVITE came at most `window`
 //!   before, when the new leg was not sent by the first leg's caller, and
 //!   either
-//!   - the new leg is sent from the first leg's callee address (the B2BUA
-//!     forwards what it received) with the same caller or callee number; or
+//!   - the new leg is sent from an address the first leg's INVITE was
+//!     delivered to, on any hop (the B2BUA forwards what it received), with
+//!     the same caller or callee number; or
 //!   - its From tag contains the first leg's (SBCs derive their tags, e.g.
 //!     `SD4909701-00e9d478` from `00e9d478`) and it dials the same number.
 //!
@@ -62,7 +63,11 @@ pub fn auto_link(first: &Dialog, second: &Dialog, window_nanos: i64) -> Option<L
     };
     let same_callee = same(&a_callee.number, &b_callee.number);
     let same_caller = same(&a_caller.number, &b_caller.number);
-    if b_caller.signalling == a_callee.signalling && (same_callee || same_caller) {
+    let from_b2bua = b_caller.signalling == a_callee.signalling
+        || b_caller
+            .signalling
+            .is_some_and(|ip| first.callee_hops.contains(&ip));
+    if from_b2bua && (same_callee || same_caller) {
         return Some(LegLink::Topology);
     }
     let derived = match (&a_caller.tag, &b_caller.tag) {
