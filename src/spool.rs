@@ -550,8 +550,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
 
 fn write_metadata(path: &Path, metadata: &Metadata) -> io::Result<()> {
     let mut json = File::create(path).map_err(|e| annotate(e, path))?;
-    serde_json::to_writer_pretty(&mut json, metadata)?;
-    json.write_all(b"\n")?;
+    json.write_all(&json_bytes(metadata)?)?;
     json.sync_all()
 }
 
@@ -562,12 +561,20 @@ fn write_durably<T: Serialize>(dir: &Path, path: &Path, value: &T) -> io::Result
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     let mut file = File::create(&tmp).map_err(|e| annotate(e, &tmp))?;
-    serde_json::to_writer_pretty(&mut file, value)?;
-    file.write_all(b"\n")?;
+    file.write_all(&json_bytes(value)?)?;
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, path).map_err(|e| annotate(e, path))?;
     sync_dir(dir)
+}
+
+/// `value` as pretty JSON plus a newline, serialised in memory so that it
+/// reaches the file in one write (an unbuffered `File` would take a system
+/// call per token).
+fn json_bytes<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
@@ -629,7 +636,7 @@ impl Store for Spool {
             .map_err(|e| annotate(e, &path))?;
         let meta_path = self.provisional_json(id);
         let mut meta = File::create(&meta_path).map_err(|e| annotate(e, &meta_path))?;
-        serde_json::to_writer_pretty(&mut meta, provisional)?;
+        meta.write_all(&json_bytes(provisional)?)?;
         meta.sync_all()?;
         sync_dir(&self.tmp)?;
         Ok(wav)
@@ -640,8 +647,7 @@ impl Store for Spool {
         drop(wav);
         let part_json = self.tmp.join(format!("{id}.json.part"));
         let mut json = File::create(&part_json).map_err(|e| annotate(e, &part_json))?;
-        serde_json::to_writer_pretty(&mut json, metadata)?;
-        json.write_all(b"\n")?;
+        json.write_all(&json_bytes(metadata)?)?;
         json.sync_all()?;
         drop(json);
         fs::rename(self.part_wav(id), self.ready_wav(id))?;
