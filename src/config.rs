@@ -248,6 +248,15 @@ pub struct LimitsConfig {
     pub max_fragmented_datagrams: usize,
     /// A partial fragmented datagram is dropped after this long (capture time).
     pub fragment_timeout_secs: u64,
+    /// SIP over TCP/WebSocket: bytes buffered per connection direction.
+    pub tcp_max_stream_bytes: usize,
+    /// SIP over TCP/WebSocket: connection directions tracked at once.
+    pub tcp_max_streams: usize,
+    /// SIP over TCP/WebSocket: bytes buffered by all connections together.
+    pub tcp_max_total_bytes: usize,
+    /// SIP over TCP/WebSocket: a connection without segments for this long
+    /// (capture time) is forgotten.
+    pub tcp_idle_timeout_secs: u64,
 }
 
 impl Default for RecordingConfig {
@@ -278,6 +287,10 @@ impl Default for LimitsConfig {
             max_sip_message_bytes: 65_535,
             max_fragmented_datagrams: 1024,
             fragment_timeout_secs: 30,
+            tcp_max_stream_bytes: 256 * 1024,
+            tcp_max_streams: 10_000,
+            tcp_max_total_bytes: 64 << 20,
+            tcp_idle_timeout_secs: 300,
         }
     }
 }

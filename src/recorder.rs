@@ -20,6 +20,7 @@ use crate::media::wav::WavWriter;
 use crate::media::{Channel, Law, SampleFormat};
 use crate::sip::message::{looks_like_sip, Message};
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
+use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
 use std::io::{self, BufWriter, Seek, Write};
@@ -89,6 +90,8 @@ pub struct RecorderStats {
     pub calls_refused: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
+    /// SIP over TCP/WebSocket stream reassembly counters.
+    pub streams: StreamStats,
 }
 
 /// Symmetric-RTP and SDP addresses kept per call at most.
@@ -122,6 +125,7 @@ struct CallSlot<W: Write + Seek> {
 /// The call-tracking and recording core; see the module doc.
 pub struct Recorder<S: Store> {
     decoder: Decoder,
+    streams: SipStreams,
     core: Core<S>,
 }
 
@@ -153,6 +157,7 @@ impl<S: Store> Recorder<S> {
         };
         Recorder {
             decoder: Decoder::new(limits),
+            streams: SipStreams::new(stream_limits(config)),
             core: Core {
                 config: config.clone(),
                 store,
@@ -176,6 +181,14 @@ impl<S: Store> Recorder<S> {
     pub fn handle_frame(&mut self, frame: &Frame<'_>) {
         match self.decoder.decode(frame.ts, frame.link, frame.data) {
             Ok(Decoded::Datagram(datagram)) => self.core.handle_datagram(frame.ts, &datagram),
+            Ok(Decoded::Segment(segment)) => {
+                self.core.tick(frame.ts);
+                let core = &mut self.core;
+                self.streams
+                    .push(frame.ts, &segment, &mut |src, dst, message| {
+                        core.handle_stream_sip(frame.ts, src, dst, message)
+                    });
+            }
             Ok(Decoded::FragmentHeld | Decoded::Ignored) | Err(_) => self.core.tick(frame.ts),
         }
     }
@@ -184,11 +197,20 @@ impl<S: Store> Recorder<S> {
     /// packets arrive).
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.core.tick(now);
+        let core = &mut self.core;
+        self.streams.expire(now, &mut |src, dst, message| {
+            core.handle_stream_sip(now, src, dst, message)
+        });
     }
 
     /// End of input: finalizes every call still open (recordings are flagged
     /// as truncated by the end of the capture).
     pub fn finish(&mut self) {
+        if let Some(now) = self.core.clock {
+            let core = &mut self.core;
+            self.streams
+                .finish(&mut |src, dst, message| core.handle_stream_sip(now, src, dst, message));
+        }
         self.core.finish_all();
     }
 
@@ -201,6 +223,7 @@ impl<S: Store> Recorder<S> {
     pub fn stats(&self) -> RecorderStats {
         let mut stats = self.core.stats.clone();
         stats.decode = self.decoder.stats().clone();
+        stats.streams = self.streams.stats().clone();
         stats
     }
 
@@ -228,6 +251,23 @@ impl<S: Store> Core<S> {
             Some(_) if looks_like_sip(payload) => self.handle_sip(now, datagram),
             _ => self.stats.unmatched += 1,
         }
+    }
+
+    /// A SIP message framed from a TCP or WebSocket stream.
+    fn handle_stream_sip(
+        &mut self,
+        now: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        message: &[u8],
+    ) {
+        let datagram = Datagram {
+            transport: Transport::Tcp,
+            src,
+            dst,
+            payload: message,
+        };
+        self.handle_sip(now, &datagram);
     }
 
     fn handle_media(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
@@ -630,6 +670,19 @@ impl<S: Store> Core<S> {
                 }
             }
         }
+    }
+}
+
+/// The stream reassembler's limits from `[limits]`.
+fn stream_limits(config: &Config) -> StreamLimits {
+    let limits = &config.limits;
+    StreamLimits {
+        max_stream_bytes: limits.tcp_max_stream_bytes,
+        max_streams: limits.tcp_max_streams,
+        max_total_bytes: limits.tcp_max_total_bytes,
+        idle_timeout_nanos: secs(limits.tcp_idle_timeout_secs),
+        max_message_bytes: limits.max_sip_message_bytes,
+        ..StreamLimits::default()
     }
 }
 

@@ -135,6 +135,11 @@ fn span(samples: &[i16], a: f64, b: f64) -> &[i16] {
     &samples[a..b]
 }
 
+/// Both channels hold only silence (G.711 idle codes decode to +-8).
+fn silent(w: &Stereo) -> bool {
+    rms(&w.left) < 16.0 && rms(&w.right) < 16.0
+}
+
 /// Largest RMS of any 100 ms block.
 fn peak_block_rms(samples: &[i16]) -> f64 {
     samples.chunks(800).map(rms).fold(0.0, f64::max)
@@ -361,12 +366,31 @@ fn sip_over_tcp_pcma_cn_two_way() {
         return;
     };
     assert_eq!(r.frames(), 84);
-    // No SIP over UDP here: without TCP the core pipeline sees no call.
-    // LATER(issue 5): with SIP over TCP: calls_seen 1, recorded 1, pbxCallId
-    // "158936656982201062716@10.33.6.100", direction 2, local "101" remote "201",
-    // A-law, duration ~2.2 s (200 OK 4.35 s, BYE 6.50 s), both channels audible
-    // (10.33.6.100:6000 -> .101:6050 20 PCMA + 4 CN; reverse 40 PCMA + 2 CN).
-    assert!(r.calls_seen() <= 1, "{}", r.summary);
+    // All SIP is over TCP (client ephemeral port -> 5060): 7 messages.
+    let tcp = &r.summary["transport"]["tcp"];
+    assert_eq!(tcp["messages"], 7, "{}", r.summary);
+    assert_eq!(tcp["opened"], 2, "both directions tracked: {}", r.summary);
+    assert_eq!(tcp["gaps"], 0, "{}", r.summary);
+    assert_eq!(r.calls_seen(), 1, "{}", r.summary);
+    assert_eq!(r.recorded(), 1, "{}", r.summary);
+    let (w, m) = r.by_call_id("158936656982201062716@10.33.6.100");
+    assert_eq!(w.format_tag, 6, "A-law");
+    assert_eq!(m["direction"], 2, "{m}");
+    assert_eq!(m["localParty"]["phoneNumber"], "101", "{m}");
+    assert_eq!(m["remoteParty"]["phoneNumber"], "201", "{m}");
+    // 200 OK at 4.35 s, BYE at 6.50 s.
+    assert_near("duration", duration_secs(m), 2.2, 0.3);
+    assert_near("WAV", w.seconds(), 2.2, 0.4);
+    // 10.33.6.100:6000 -> .101:6050 20 PCMA + 4 CN (quiet: the decoded
+    // payload peaks at 688, RMS 48); reverse 40 PCMA + 2 CN (loud).
+    let peak = |s: &[i16]| s.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0);
+    assert!(
+        peak(&w.left) > 400,
+        "local (left) audible: peak {}",
+        peak(&w.left)
+    );
+    assert!(rms(&w.left) > 10.0, "local (left) not silence");
+    assert!(peak_block_rms(&w.right) > 1000.0, "remote (right) audible");
 }
 
 // 6 ------------------------------------------------------------------------
@@ -579,12 +603,43 @@ fn sip_tcp_port6060_segmented_many_dialogs() {
         return;
     };
     assert_eq!(r.frames(), 1542);
-    // All SIP is over TCP 6060 and no RTP was captured: nothing to record now.
-    // LATER(issue 5): with SIP over TCP on a configured port 6060 and segment
-    // reassembly: 37 new INVITE dialogs (32 answered, 1 CANCEL/487, 1 403,
-    // 3 without final response) plus 28 mid-dialog Call-IDs; no recordings
-    // with audio (no RTP), unanswered ones skipped with reasons.
-    assert_eq!(r.calls_seen(), 0, "{}", r.summary);
+    // SIP over TCP 6060, recognised by content; 234 frames need segment
+    // reassembly. tshark (with -d tcp.port==6060,sip) finds 406 messages.
+    let tcp = &r.summary["transport"]["tcp"];
+    assert_eq!(tcp["messages"], 406, "{}", r.summary);
+    assert_eq!(tcp["gaps"], 0, "{}", r.summary);
+    assert_eq!(tcp["resyncs"], 0, "{}", r.summary);
+    assert_eq!(r.summary["sip_errors"], 0, "{}", r.summary);
+    // 37 new INVITE dialogs (32 answered, 1 CANCEL/487, 1 403, 3 without
+    // final response); the 28 mid-dialog Call-IDs start no call.
+    assert_eq!(r.calls_seen(), 37, "{}", r.summary);
+    let skipped = r.skipped();
+    assert_eq!(
+        r.recorded() + skipped.len() as u64,
+        37,
+        "every dialog recorded or skipped: {}",
+        r.summary
+    );
+    assert!(r.recorded() <= 32, "only answered calls: {}", r.summary);
+    for (id, why) in [
+        ("802220406592e81b8b15b37b77600", "487"),
+        ("80f232536592e8138b25b37b77600", "403"),
+        ("85b939c9-8f01-4f54-8042-a2338185f4cb", "final response"),
+        ("80e81616592e819ab25b37b77600", "final response"),
+        ("bef7ab40-12f0-4b7b-8b38-e0b729487c26", "final response"),
+    ] {
+        assert!(
+            skipped
+                .iter()
+                .any(|(c, reason)| c == id && reason.contains(why)),
+            "{id} skipped ({why}): {skipped:?}"
+        );
+    }
+    // No RTP was captured: no recording holds audio.
+    for (wav, _) in &r.recordings {
+        let w = read_wav(wav);
+        assert!(silent(&w), "{}", wav.display());
+    }
 }
 
 // 13 -----------------------------------------------------------------------
@@ -595,12 +650,27 @@ fn sip_websocket_webrtc_183() {
         return;
     };
     assert_eq!(r.frames(), 61);
-    // Only the PSTN leg is SIP over UDP; no RTP was captured on either leg.
-    assert!(r.calls_seen() <= 2, "{}", r.summary);
-    // LATER(issue 5): with SIP over WebSocket: calls_seen 2 (WebRTC leg with
-    // SAVPF/Opus, 200 at 13.40 s, BYE 16.73 s; PSTN leg PCMU, three 183s with
-    // SDP, 200 at 13.36 s), the WebRTC leg logged as unsupported (DTLS-SRTP),
-    // no recording with audio.
+    // The WebRTC leg is SIP over WebSocket (TCP 8080, masked client frames):
+    // both directions upgrade, 11 SIP messages ride in WebSocket frames.
+    let tcp = &r.summary["transport"]["tcp"];
+    assert_eq!(tcp["websocket"], 2, "{}", r.summary);
+    assert_eq!(tcp["messages"], 11, "{}", r.summary);
+    assert_eq!(tcp["websocket_errors"], 0, "{}", r.summary);
+    // Two dialogs: the WebRTC leg (SAVPF/Opus, 200 at 13.40 s, BYE 16.73 s)
+    // and the PSTN leg over UDP (PCMU, three 183s with SDP, 200 at 13.36 s).
+    assert_eq!(r.calls_seen(), 2, "{}", r.summary);
+    let skipped = r.skipped();
+    assert!(
+        skipped
+            .iter()
+            .any(|(c, reason)| c == "kovfhoptshgn59q712sr" && !reason.trim().is_empty()),
+        "the WebRTC leg (DTLS-SRTP) is skipped with a reason: {skipped:?}"
+    );
+    // No RTP was captured on either leg: no recording holds audio.
+    for (wav, _) in &r.recordings {
+        let w = read_wav(wav);
+        assert!(silent(&w), "{}", wav.display());
+    }
 }
 
 // 14 -----------------------------------------------------------------------
@@ -611,11 +681,22 @@ fn gre_teb_sip_hold_refer() {
         return;
     };
     assert_eq!(r.frames(), 140);
-    // LATER(issue 5): with GRE (0x6558, transparent Ethernet bridging)
-    // decapsulation: 3 INVITE dialogs (2 legs each), hold with c=0.0.0.0 at
-    // 20.99 s and 30.86 s, REFER/Replaces 407 then 488, 200 OK retransmissions
-    // not counted twice; no RTP, so no recording with audio.
-    assert!(r.calls_seen() <= 6, "{}", r.summary);
+    // Every frame is GRE (0x6558, transparent Ethernet bridging) carrying
+    // one SIP message over UDP.
+    assert_eq!(
+        r.summary["transport"]["tunnels"]["gre"], 140,
+        "{}",
+        r.summary
+    );
+    assert_eq!(r.summary["sip_messages"], 140, "{}", r.summary);
+    assert_eq!(r.summary["decode_errors"], 0, "{}", r.summary);
+    assert_eq!(r.calls_seen(), 3, "3 INVITE dialogs: {}", r.summary);
+    // LATER(issue 5, call level): hold with c=0.0.0.0 at 20.99 s and
+    // 30.86 s, REFER/Replaces 407 then 488, B2BUA legs.
+    for (wav, _) in &r.recordings {
+        let w = read_wav(wav);
+        assert!(silent(&w), "no RTP: {}", wav.display());
+    }
 }
 
 // 15 -----------------------------------------------------------------------
@@ -626,11 +707,46 @@ fn vlan_gre_ppp_sip_cancel() {
         return;
     };
     assert_eq!(r.frames(), 36);
-    // LATER(issue 5): with VLAN -> IPv4 -> GRE -> PPP -> IPv4 decapsulation:
-    // 5 INVITE dialogs, 2 answered (36.4 s and 81.6 s, BYE) and 3 CANCEL/487
-    // skipped with reasons; no RTP, so no recording with audio. The 9 h span
-    // must not produce huge files.
-    assert!(r.calls_seen() <= 5, "{}", r.summary);
+    // 35 frames VLAN -> IPv4 -> GRE -> PPP -> IPv4 -> UDP; one OPTIONS with
+    // two VLAN tags -> PPPoE -> PPP -> IPv4 -> GRE -> PPP -> IPv4 -> UDP.
+    let tunnels = &r.summary["transport"]["tunnels"];
+    assert_eq!(tunnels["gre"], 36, "{}", r.summary);
+    assert_eq!(tunnels["pppoe"], 1, "{}", r.summary);
+    assert_eq!(r.summary["sip_messages"], 36, "{}", r.summary);
+    assert_eq!(r.summary["decode_errors"], 0, "{}", r.summary);
+    // 5 INVITE dialogs: 2 answered (BYE) and 3 CANCEL/487 skipped.
+    assert_eq!(r.calls_seen(), 5, "{}", r.summary);
+    let skipped = r.skipped();
+    for id in [
+        "AI4F610BFAF71F5BE0@192.168.10.210",
+        "AI8435DD52A4ABA390@192.168.103.40",
+        "AI27E8D88D54CE0A7B@192.168.10.210",
+    ] {
+        assert!(
+            skipped
+                .iter()
+                .any(|(c, reason)| c == id && reason.contains("487")),
+            "{id} skipped (487): {skipped:?}"
+        );
+    }
+    for id in [
+        "AI1737AB5491ADC392@192.168.103.40",
+        "AI3B1F578CA7F5E2AA@192.168.103.40",
+    ] {
+        assert!(
+            !skipped.iter().any(|(c, r)| c == id && r.contains("487")),
+            "{id} was answered: {skipped:?}"
+        );
+    }
+    // LATER(issue 5, call level): the answered calls last 36.4 s and 81.6 s
+    // (200 OK to BYE) although no RTP was captured.
+    // No RTP: no recording with audio, and the 9 h span makes no huge file.
+    for (wav, _) in &r.recordings {
+        let len = std::fs::metadata(wav).unwrap().len();
+        assert!(len < 10 * 1024 * 1024, "{} is {len} bytes", wav.display());
+        let w = read_wav(wav);
+        assert!(silent(&w), "{}", wav.display());
+    }
 }
 
 // 16 -----------------------------------------------------------------------
@@ -674,7 +790,13 @@ fn pppoe_sip_info_dtmf_multi_invite() {
         return;
     };
     assert_eq!(r.frames(), 32);
-    // LATER(issue 5): with PPPoE decapsulation: 1 Call-ID with three INVITE
+    // Every frame is a PPPoE session frame.
+    assert_eq!(
+        r.summary["transport"]["tunnels"]["pppoe"], 32,
+        "{}",
+        r.summary
+    );
+    // LATER(issue 5, call level): 1 Call-ID with three INVITE
     // transactions (CSeq 1-3, three 200 OKs with media ports 28510, 26792,
     // 26800, CANCELs crossing them), session-refresh re-INVITEs at 30.2 s and
     // 60.6 s keep one call; m=video rejected; no RTP; SIP INFO DTMF 1 3 4 2.
