@@ -45,6 +45,9 @@ pub struct RecordingConfig {
     pub max_duration_secs: u64,
     /// The `preserved` flag sent with every recording.
     pub preserved: bool,
+    /// Keep (as silence) the recording of an answered call none of whose
+    /// RTP was seen; by default such a call is reported, not recorded.
+    pub keep_calls_without_media: bool,
     /// How long an unanswered INVITE (or one that got a final error) is kept
     /// waiting for an answer or an authenticated retry before it is logged
     /// as unanswered.
@@ -272,6 +275,7 @@ impl Default for RecordingConfig {
             rtp_timeout_secs: 60,
             max_duration_secs: 4 * 3600,
             preserved: false,
+            keep_calls_without_media: false,
             unanswered_timeout_secs: 32,
         }
     }

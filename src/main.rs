@@ -119,6 +119,10 @@ struct ReplayArgs {
     /// Mark recordings as preserved (`recording.preserved`).
     #[arg(long)]
     preserved: bool,
+    /// Keep a silent recording of answered calls none of whose RTP was seen
+    /// (`recording.keep_calls_without_media`).
+    #[arg(long)]
+    keep_calls_without_media: bool,
     /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
     #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
     users: Vec<(String, String)>,
@@ -183,6 +187,9 @@ impl ReplayArgs {
         }
         if self.preserved {
             config.recording.preserved = true;
+        }
+        if self.keep_calls_without_media {
+            config.recording.keep_calls_without_media = true;
         }
         for (number, name) in &self.users {
             config.users.insert(number.clone(), name.clone());
@@ -430,6 +437,12 @@ fn print_summary(
         stats.rtp_copies, stats.rtp_other_hop, stats.sip_hop_copies, stats.legs_linked, stats.encrypted_calls, stats.zrtp_packets, stats.t38_calls
     );
     print_transport_summary(stats);
+    if stats.calls_without_media > 0 {
+        println!(
+            "answered calls without any RTP seen (not recorded) {}",
+            stats.calls_without_media
+        );
+    }
     if stats.calls_refused > 0 || stats.store_errors > 0 {
         println!(
             "calls refused (table full) {}, recordings lost to spool errors {}",
@@ -518,6 +531,7 @@ fn summary_json(
         "sip_messages": stats.sip_messages,
         "sip_errors": stats.sip_errors,
         "rtp_packets": stats.rtp_packets,
+        "calls_without_media": stats.calls_without_media,
         "unmatched": stats.unmatched,
         "rtp_copies": stats.rtp_copies,
         "rtp_other_hop": stats.rtp_other_hop,

@@ -92,6 +92,8 @@ pub struct RecorderStats {
     pub skipped: u64,
     /// New calls refused because the call table was full.
     pub calls_refused: u64,
+    /// Answered calls not recorded because none of their RTP was seen.
+    pub calls_without_media: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
@@ -956,6 +958,32 @@ impl<S: Store> Core<S> {
     ) -> Outcome {
         let answer = dialog.answer_time.unwrap_or(dialog.invite_time);
         let end = end.max(answer);
+        let heard: u64 = [Channel::Left, Channel::Right]
+            .iter()
+            .map(|&c| {
+                let s = rec.timeline.stats(c);
+                s.packets + s.comfort_noise + s.telephone_events + s.other_codec + s.late
+            })
+            .sum();
+        if heard == 0 && !self.config.recording.keep_calls_without_media {
+            // The signalling crossed this capture point but the media did not
+            // (asymmetric routing, a SIP-only mirror): a silent file would
+            // only mislead whoever listens to it.
+            self.stats.calls_without_media += 1;
+            let Recording { id, writer, .. } = rec;
+            if let Ok(out) = writer
+                .finish()
+                .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
+            {
+                self.store.discard(&id, out);
+            }
+            return Outcome::Skipped {
+                call_id: dialog.call_id.clone(),
+                reason: "answered, but none of its RTP was seen (its media did not cross this \
+                         capture point); no recording (recording.keep_calls_without_media = false)"
+                    .into(),
+            };
+        }
         let flushed = match rec.failed.take() {
             Some(e) => Err(io::Error::other(e)),
             None => rec.timeline.finish(end, &mut rec.writer),

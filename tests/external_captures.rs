@@ -736,6 +736,18 @@ fn gre_teb_sip_hold_refer() {
     let Some(r) = replay("gre-teb-sip-hold-refer.pcapng", "192.168.1.0/24", &[]) else {
         return;
     };
+    // No RTP crossed this capture point: by default the two answered calls
+    // are reported and not recorded as silence.
+    assert_eq!(r.recorded(), 0, "{}", r.summary);
+    assert_eq!(r.summary["calls_without_media"], 2, "{}", r.summary);
+    // Kept as silent recordings on request, their metadata tells the story.
+    let Some(r) = replay(
+        "gre-teb-sip-hold-refer.pcapng",
+        "192.168.1.0/24",
+        &["--keep-calls-without-media"],
+    ) else {
+        return;
+    };
     assert_eq!(r.frames(), 140);
     // Every frame is GRE (0x6558, transparent Ethernet bridging) carrying
     // one SIP message over UDP.
