@@ -22,6 +22,7 @@ use crate::media::timeline::{Skipped, Timeline, TimelineLimits};
 use crate::media::wav::WavWriter;
 use crate::media::{Channel, Law, SampleFormat};
 use crate::sip::message::{looks_like_sip, Message};
+use crate::sip::sctp::SctpMessages;
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
 use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
 use crate::Timestamp;
@@ -176,6 +177,8 @@ struct Core<S: Store> {
     /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
     /// candidates for a new leg's first leg.
     recent_invites: VecDeque<(Timestamp, u32)>,
+    /// SIP over SCTP: user messages being reassembled.
+    sctp: SctpMessages,
 }
 
 /// At most this many recent INVITEs are candidates for B2BUA correlation.
@@ -201,6 +204,7 @@ impl<S: Store> Recorder<S> {
                 by_call_id: FxHashMap::default(),
                 index: MediaIndex::new(),
                 tombstones: FxHashMap::default(),
+                sctp: SctpMessages::new(),
                 clock: None,
                 next_sweep: Timestamp(i64::MIN),
                 stats: RecorderStats::default(),
@@ -277,10 +281,21 @@ impl<S: Store> Recorder<S> {
 impl<S: Store> Core<S> {
     fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
         self.tick(now);
+        let payload = datagram.payload;
+        if datagram.transport == Transport::Sctp {
+            // SIP over SCTP (RFC 4168): user messages from DATA chunks.
+            let mut sctp = std::mem::take(&mut self.sctp);
+            sctp.push(datagram.src, datagram.dst, payload, &mut |message| {
+                if looks_like_sip(message) {
+                    self.handle_stream_sip(now, datagram.src, datagram.dst, message);
+                }
+            });
+            self.sctp = sctp;
+            return;
+        }
         if datagram.transport != Transport::Udp {
             return;
         }
-        let payload = datagram.payload;
         match payload.first() {
             // RTP and RTCP start with version 2; SIP starts with a letter.
             Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
