@@ -490,6 +490,14 @@ fn live_call_active_at_sigterm_is_finalized_and_queued() {
         call.log()
     );
     assert_eq!(metric(&text, "taprec_recordings_written_total"), 0.0);
+    // SIGHUP reloads the configuration without disturbing the call.
+    call.taprec.signal(libc::SIGHUP);
+    let reloaded = wait_until(Duration::from_secs(10), || {
+        text = call.net.http_get("/metrics");
+        metric(&text, "taprec_config_reloads_total") == 1.0
+    });
+    assert!(reloaded, "SIGHUP not applied; log:\n{}", call.log());
+    assert_eq!(metric(&text, "taprec_active_calls"), 1.0);
     call.stop();
     let (wav, meta) = call.recording("ready");
     check_audio(&wav, 2.0);
