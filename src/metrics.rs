@@ -479,8 +479,10 @@ mod tests {
     fn render_is_prometheus_text_and_moves() {
         let m = Metrics::new();
         m.packets.fetch_add(10, Ordering::Relaxed);
-        let mut stats = RecorderStats::default();
-        stats.recorded = 2;
+        let mut stats = RecorderStats {
+            recorded: 2,
+            ..RecorderStats::default()
+        };
         stats.decode.truncated = 3;
         stats.call_loss.observe(1.5);
         m.publish_recorder(RecorderSnapshot {
