@@ -466,13 +466,20 @@ fn capture_loop(
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the kernel's capture counters"),
     };
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // After the stop, one last pass empties what the ring still holds.
+        let stopping = stop.load(Ordering::Relaxed);
         if Instant::now() >= next_stats {
             next_stats = Instant::now() + Duration::from_millis(500);
             publish_stats(capture);
             metrics.capture_alive();
         }
-        match capture.poll(Duration::from_millis(100)) {
+        let wait = if stopping {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(100)
+        };
+        match capture.poll(wait) {
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, "capture failed");
@@ -480,8 +487,14 @@ fn capture_loop(
                 break;
             }
         }
-        // Empty the ring in batches; the queue is never waited on.
+        // Empty the ring in batches; the queue is never waited on. At the
+        // stop, at most a ring's worth more is read.
+        let mut rounds = 0u32;
         loop {
+            rounds += 1;
+            if stopping && rounds > 4096 {
+                break;
+            }
             let (mut packets, mut bytes) = (0u64, 0u64);
             let read = capture.read_ready(BATCH - batch.frames.len(), |frame| {
                 packets += 1;
@@ -524,6 +537,9 @@ fn capture_loop(
             if n == 0 {
                 break;
             }
+        }
+        if stopping {
+            break;
         }
     }
     publish_stats(capture);
