@@ -72,6 +72,8 @@ pub struct Metrics {
     pub queue_dropped: AtomicU64,
     /// Capture read errors.
     pub capture_errors: AtomicU64,
+    /// Recordings lost because the spool could not commit them (fsync, rename).
+    pub commit_errors: AtomicU64,
     /// Recordings accepted by the server.
     pub uploads_sent: AtomicU64,
     /// Recordings refused for good (moved to `failed/`).
@@ -108,6 +110,7 @@ impl Metrics {
             interface_dropped: AtomicU64::new(0),
             queue_dropped: AtomicU64::new(0),
             capture_errors: AtomicU64::new(0),
+            commit_errors: AtomicU64::new(0),
             uploads_sent: AtomicU64::new(0),
             uploads_failed: AtomicU64::new(0),
             upload_retries: AtomicU64::new(0),
@@ -288,7 +291,7 @@ impl Metrics {
             &mut out,
             "taprec_recordings_lost_total",
             "Recordings lost to spool (disk) errors.",
-            s.store_errors,
+            s.store_errors + load(&self.commit_errors),
         );
         counter(
             &mut out,

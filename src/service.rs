@@ -3,16 +3,19 @@
 //! ```text
 //! capture thread   poll + read the mmap ring -> batches of frames (copied once)
 //!        | bounded queue (capture.queue_packets; full: dropped and counted)
-//! recorder thread  Recorder::handle_frame / handle_timeout -> spool ready/
+//! recorder thread  Recorder::handle_frame / handle_timeout, WAV writes
+//!        | bounded queue of commit jobs
+//! commit thread    fsync + rename into spool ready/
 //!        | wake
 //! tokio runtime    uploader loop (upload::continuous), /metrics + /health,
 //!                  signals: SIGTERM/SIGINT stop, SIGHUP reload
 //! ```
 //!
 //! Neither thread of the packet path waits for the disk's fsync or the
-//! network: the recorder thread writes WAVs through buffers and commits
-//! finished calls (fsync) while the capture thread keeps emptying the ring
-//! into the queue. Timers run on the capture clock; when no packet arrives
+//! network: the recorder thread writes WAVs through buffers into the page
+//! cache, and every fsync and rename (new recording, finished recording)
+//! runs on the commit thread; the capture thread keeps emptying the ring
+//! into the queue whatever the recorder does. Timers run on the capture clock; when no packet arrives
 //! the recorder's clock moves on with the monotonic clock from the last
 //! packet's timestamp, so inactive calls still end.
 //!
@@ -27,11 +30,12 @@
 //! `[capture]`, `spool.dir`, `[service]` and the fragment limits need a
 //! restart; a reload that changes them says so in the log.
 
+use crate::call::metadata::Metadata;
 use crate::capture::live::LiveCapture;
 use crate::capture::{Frame, LinkType};
 use crate::config::{Config, OutputFormat};
 use crate::metrics::{Metrics, RecorderSnapshot};
-use crate::recorder::{Outcome, Recorder};
+use crate::recorder::{Recorder, Store};
 use crate::spool::Spool;
 use crate::upload::continuous::{self, Control};
 use crate::upload::Uploader;
@@ -285,13 +289,27 @@ pub async fn run(
             .spawn(move || capture_loop(&mut capture, &stop, &metrics, tx, recycle_rx))?
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // fsyncs and renames run on their own thread, off the packet path.
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(COMMIT_QUEUE);
+    let committer_thread = {
+        let (spool, metrics, wake) = (spool.clone(), metrics.clone(), wake.clone());
+        std::thread::Builder::new()
+            .name("taprec-commit".into())
+            .spawn(move || committer(&spool, &metrics, &wake, jobs_rx))?
+    };
     let recorder_thread = {
-        let recorder = Recorder::new(&config, spool.clone());
-        let (metrics, wake) = (metrics.clone(), wake.clone());
+        let store = LiveStore {
+            spool: spool.clone(),
+            jobs: jobs_tx,
+            metrics: metrics.clone(),
+            wake: wake.clone(),
+        };
+        let recorder = Recorder::new(&config, store);
+        let metrics = metrics.clone();
         std::thread::Builder::new()
             .name("taprec-recorder".into())
             .spawn(move || {
-                recorder_loop(recorder, link, &metrics, &wake, rx, recycle_tx, reload_rx);
+                recorder_loop(recorder, link, &metrics, rx, recycle_tx, reload_rx);
                 let _ = done_tx.send(());
             })?
     };
@@ -349,7 +367,9 @@ pub async fn run(
     let joined = tokio::task::spawn_blocking(move || {
         let capture = capture_thread.join();
         let recorder = recorder_thread.join();
-        capture.is_ok() && recorder.is_ok()
+        // The recorder's end closed the commit queue: wait for its last jobs.
+        let committer = committer_thread.join();
+        capture.is_ok() && recorder.is_ok() && committer.is_ok()
     })
     .await
     .unwrap_or(false);
@@ -546,11 +566,84 @@ fn capture_loop(
     // Dropping `tx` tells the recorder thread to finish.
 }
 
+/// Commit jobs queued at most; beyond it commits run on the recorder thread.
+const COMMIT_QUEUE: usize = 65_536;
+
+/// Disk work handed from the recorder thread to the committer thread.
+enum Job {
+    /// Make a new recording's provisional metadata durable.
+    Created(String),
+    /// fsync a finished recording and move it into `ready/`.
+    Commit(String, std::fs::File, Box<Metadata>),
+}
+
+/// The spool as the live recorder sees it: files are created and written on
+/// the recorder thread, every fsync and rename happens on the committer
+/// thread, so a slow disk does not stall the packet path.
+struct LiveStore {
+    spool: Spool,
+    jobs: SyncSender<Job>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl Store for LiveStore {
+    type Output = std::fs::File;
+
+    fn create(&mut self, id: &str, provisional: &Metadata) -> std::io::Result<std::fs::File> {
+        let wav = self.spool.create_unsynced(id, provisional)?;
+        if self.jobs.try_send(Job::Created(id.to_string())).is_err() {
+            self.spool.sync_created(id)?;
+        }
+        Ok(wav)
+    }
+
+    fn commit(&mut self, id: &str, wav: std::fs::File, metadata: &Metadata) -> std::io::Result<()> {
+        let job = Job::Commit(id.to_string(), wav, Box::new(metadata.clone()));
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                run_job(&self.spool, &self.metrics, &self.wake, job);
+                Ok(())
+            }
+        }
+    }
+
+    fn discard(&mut self, id: &str, wav: std::fs::File) {
+        self.spool.discard_recording(id, wav);
+    }
+}
+
+fn run_job(spool: &Spool, metrics: &Metrics, wake: &Notify, job: Job) {
+    match job {
+        Job::Created(id) => match spool.sync_created(&id) {
+            // Discarded meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
+            }
+            Ok(()) => {}
+        },
+        Job::Commit(id, wav, metadata) => match spool.commit_recording(&id, wav, &metadata) {
+            Ok(()) => wake.notify_one(),
+            Err(e) => {
+                metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(id = %id, error = %e, "recording lost: cannot commit it to the spool");
+            }
+        },
+    }
+}
+
+fn committer(spool: &Spool, metrics: &Metrics, wake: &Notify, jobs: Receiver<Job>) {
+    for job in jobs {
+        run_job(spool, metrics, wake, job);
+    }
+}
+
 fn recorder_loop(
-    mut recorder: Recorder<Spool>,
+    mut recorder: Recorder<LiveStore>,
     link: LinkType,
     metrics: &Metrics,
-    wake: &Notify,
     rx: Receiver<Batch>,
     recycle: mpsc::Sender<Batch>,
     reload: Receiver<Config>,
@@ -559,14 +652,10 @@ fn recorder_loop(
     // clock while no packet arrives.
     let mut last: Option<(Timestamp, Instant)> = None;
     let mut next_publish = Instant::now();
-    let publish = |recorder: &mut Recorder<Spool>| {
-        let mut wrote = false;
-        for outcome in recorder.take_outcomes() {
-            wrote |= matches!(outcome, Outcome::Recorded { .. });
-        }
-        if wrote {
-            wake.notify_one();
-        }
+    let publish = |recorder: &mut Recorder<LiveStore>| {
+        // Outcomes are logged by the recorder; taking them bounds memory.
+        // The committer wakes the uploader once a recording is in ready/.
+        drop(recorder.take_outcomes());
         metrics.publish_recorder(RecorderSnapshot {
             stats: recorder.stats(),
             active_calls: recorder.active_calls(),

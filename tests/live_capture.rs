@@ -433,7 +433,10 @@ fn live_sipp_call_between_namespaces_is_recorded_and_uploaded() {
     let mut after = String::new();
     let done = wait_until(Duration::from_secs(20), || {
         after = call.net.http_get("/metrics");
+        // The recorder publishes its counters a few times a second.
         metric(&after, "taprec_uploads_sent_total") >= 1.0
+            && metric(&after, "taprec_recordings_written_total") >= 1.0
+            && metric(&after, "taprec_sip_messages_total") >= 6.0
     });
     assert!(
         done,
