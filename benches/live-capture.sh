@@ -12,13 +12,15 @@
 #
 # Needs root, tcpreplay, curl, iproute2 and a release build (cargo build --release).
 # Usage: benches/live-capture.sh [RATE...]     (default 100000 .. 800000)
-#   env: CALLS (2000), DURATION (5 s per call), BUFFER_MIB (64), TAPREC (binary)
+#   env: CALLS (2000), DURATION (5 s per call), BUFFER_MIB (64), QUEUE (packets
+#        between capture and recorder threads, 262144), TAPREC (binary)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TAPREC="${TAPREC:-${CARGO_TARGET_DIR:-$HERE/target}/release/taprec}"
 CALLS="${CALLS:-2000}"
 DURATION="${DURATION:-5}"
 BUFFER_MIB="${BUFFER_MIB:-64}"
+QUEUE="${QUEUE:-262144}"
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(100000 200000 300000 400000 500000 600000 800000)
 [ -x "$TAPREC" ] || { echo "no release binary at $TAPREC (cargo build --release)" >&2; exit 2; }
@@ -40,10 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 PCAP="$WORK/bench.pcap"
-"$TAPREC" synth -o "$PCAP" --calls "$CALLS" --concurrency "$CALLS" --duration "$DURATION" >/dev/null
-PACKETS=$("$TAPREC" replay --no-upload --spool "$WORK/count" "$PCAP" | sed -n 's/^frames \([0-9]*\);.*/\1/p')
-rm -rf "$WORK/count"
-echo "capture: $PCAP, $PACKETS packets ($CALLS concurrent calls, $DURATION s each)"
+"$TAPREC" synth -o "$PCAP" --calls "$CALLS" --concurrency "$CALLS" --duration "$DURATION" >/dev/null 2>&1
+echo "capture: $CALLS concurrent calls, $DURATION s each"
 
 ip netns add "$NS_TX"
 ip netns add "$NS_RX"
@@ -58,11 +58,11 @@ metric() { # name -> value (sum of the samples with that name)
 }
 
 best=0
-printf "%10s %12s %12s %10s %10s\n" "target_pps" "achieved_pps" "captured" "kern_drop" "queue_drop"
+printf "%10s %12s %10s %12s %10s %10s\n" "target_pps" "achieved_pps" "sent" "captured" "kern_drop" "queue_drop"
 for rate in "${RATES[@]}"; do
     rm -rf "$WORK/spool"
     ip netns exec "$NS_RX" "$TAPREC" run --interface tbrx$$ --spool "$WORK/spool" --no-upload \
-        --buffer-mib "$BUFFER_MIB" --metrics-listen 127.0.0.1:9187 --log-level warn \
+        --buffer-mib "$BUFFER_MIB" --queue-packets "$QUEUE" --metrics-listen 127.0.0.1:9187 --log-level warn \
         2>"$WORK/taprec.log" &
     TAPREC_PID=$!
     for _ in $(seq 1 100); do
@@ -70,6 +70,7 @@ for rate in "${RATES[@]}"; do
         sleep 0.1
     done
     out=$(ip netns exec "$NS_TX" tcpreplay -K --pps "$rate" -i tbtx$$ "$PCAP" 2>&1)
+    PACKETS=$(echo "$out" | sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p' | head -1)
     achieved=$(echo "$out" | sed -n 's/.*Rated: [0-9.]* Bps, [0-9.]* Mbps, \([0-9.]*\) pps.*/\1/p' | head -1)
     # Let the recorder drain the ring and the queue.
     sleep 2
@@ -79,10 +80,10 @@ for rate in "${RATES[@]}"; do
     kill -TERM "$TAPREC_PID"
     wait "$TAPREC_PID" || echo "taprec exited non-zero at $rate pps" >&2
     TAPREC_PID=""
-    printf "%10s %12s %12s %10s %10s\n" "$rate" "${achieved:-?}" "$captured" "$kdrop" "$qdrop"
+    printf "%10s %12s %10s %12s %10s %10s\n" "$rate" "${achieved:-?}" "${PACKETS:-?}" "$captured" "$kdrop" "$qdrop"
     if [ "$kdrop" -eq 0 ] && [ "$qdrop" -eq 0 ] && [ "$captured" -ge "$PACKETS" ]; then
         a=${achieved%.*}
         [ "${a:-0}" -gt "$best" ] && best=$a
     fi
 done
-echo "highest rate with zero kernel and queue drops (all $PACKETS packets captured): ${best} packets/s"
+echo "highest rate with zero kernel and queue drops and every packet captured: ${best} packets/s"
