@@ -31,6 +31,12 @@ pub struct Config {
     /// The long-running service (`taprec run`): metrics endpoint, shutdown.
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Duplicate packets and calls seen on several hops.
+    pub dedup: crate::call::settings::DedupConfig,
+    /// Calls crossing a B2BUA as several legs.
+    pub b2bua: crate::call::settings::B2buaConfig,
+    /// Phone number rewriting and calls between local parties.
+    pub numbers: crate::call::settings::NumbersConfig,
 }
 
 /// The BPF filter used when `capture.filter` is not set: every UDP datagram
@@ -105,6 +111,9 @@ pub struct RecordingConfig {
     pub max_duration_secs: u64,
     /// The `preserved` flag sent with every recording.
     pub preserved: bool,
+    /// Keep (as silence) the recording of an answered call none of whose
+    /// RTP was seen; by default such a call is reported, not recorded.
+    pub keep_calls_without_media: bool,
     /// How long an unanswered INVITE (or one that got a final error) is kept
     /// waiting for an answer or an authenticated retry before it is logged
     /// as unanswered.
@@ -314,6 +323,15 @@ pub struct LimitsConfig {
     pub max_fragmented_datagrams: usize,
     /// A partial fragmented datagram is dropped after this long (capture time).
     pub fragment_timeout_secs: u64,
+    /// SIP over TCP/WebSocket: bytes buffered per connection direction.
+    pub tcp_max_stream_bytes: usize,
+    /// SIP over TCP/WebSocket: connection directions tracked at once.
+    pub tcp_max_streams: usize,
+    /// SIP over TCP/WebSocket: bytes buffered by all connections together.
+    pub tcp_max_total_bytes: usize,
+    /// SIP over TCP/WebSocket: a connection without segments for this long
+    /// (capture time) is forgotten.
+    pub tcp_idle_timeout_secs: u64,
 }
 
 impl Default for RecordingConfig {
@@ -323,6 +341,7 @@ impl Default for RecordingConfig {
             rtp_timeout_secs: 60,
             max_duration_secs: 4 * 3600,
             preserved: false,
+            keep_calls_without_media: false,
             unanswered_timeout_secs: 32,
         }
     }
@@ -344,6 +363,10 @@ impl Default for LimitsConfig {
             max_sip_message_bytes: 65_535,
             max_fragmented_datagrams: 1024,
             fragment_timeout_secs: 30,
+            tcp_max_stream_bytes: 256 * 1024,
+            tcp_max_streams: 10_000,
+            tcp_max_total_bytes: 64 << 20,
+            tcp_idle_timeout_secs: 300,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::capture::{Frame, LinkType};
 use crate::config::{Config, OutputFormat};
 use crate::metrics::{Metrics, RecorderSnapshot};
 use crate::recorder::{Recorder, Store};
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolWav};
 use crate::upload::continuous::{self, Control};
 use crate::upload::Uploader;
 use crate::Timestamp;
@@ -574,7 +574,7 @@ enum Job {
     /// Make a new recording's provisional metadata durable.
     Created(String),
     /// fsync a finished recording and move it into `ready/`.
-    Commit(String, std::fs::File, Box<Metadata>),
+    Commit(String, SpoolWav, Box<Metadata>),
 }
 
 /// The spool as the live recorder sees it: files are created and written on
@@ -588,9 +588,9 @@ struct LiveStore {
 }
 
 impl Store for LiveStore {
-    type Output = std::fs::File;
+    type Output = SpoolWav;
 
-    fn create(&mut self, id: &str, provisional: &Metadata) -> std::io::Result<std::fs::File> {
+    fn create(&mut self, id: &str, provisional: &Metadata) -> std::io::Result<SpoolWav> {
         let wav = self.spool.create_unsynced(id, provisional)?;
         if self.jobs.try_send(Job::Created(id.to_string())).is_err() {
             self.spool.sync_created(id)?;
@@ -598,7 +598,7 @@ impl Store for LiveStore {
         Ok(wav)
     }
 
-    fn commit(&mut self, id: &str, wav: std::fs::File, metadata: &Metadata) -> std::io::Result<()> {
+    fn commit(&mut self, id: &str, wav: SpoolWav, metadata: &Metadata) -> std::io::Result<()> {
         let job = Job::Commit(id.to_string(), wav, Box::new(metadata.clone()));
         match self.jobs.try_send(job) {
             Ok(()) => Ok(()),
@@ -609,7 +609,7 @@ impl Store for LiveStore {
         }
     }
 
-    fn discard(&mut self, id: &str, wav: std::fs::File) {
+    fn discard(&mut self, id: &str, wav: SpoolWav) {
         self.spool.discard_recording(id, wav);
     }
 }

@@ -603,3 +603,51 @@ fn fragmented_invite_is_reassembled() {
     assert_eq!(recs.len(), 1, "the reassembled INVITE started the call");
     assert!(has_tone(span(&recs[0].0.left, 0.1, 1.9), 600.0));
 }
+
+#[test]
+fn answered_call_without_any_rtp_is_reported_not_recorded() {
+    let mut c = Call::new("sip-only@x");
+    c.sip(
+        0,
+        true,
+        INVITE,
+        "1 INVITE",
+        false,
+        &sdp(CALLER, 4000, "0", ""),
+    );
+    c.sip(
+        300,
+        false,
+        "SIP/2.0 200 OK",
+        "1 INVITE",
+        true,
+        &sdp(CALLEE, 5000, "0", ""),
+    );
+    c.sip(
+        5300,
+        true,
+        "BYE sip:+390255501@203.0.113.7 SIP/2.0",
+        "2 BYE",
+        true,
+        "",
+    );
+    let (recs, outcomes) = c.replay(&config());
+    assert!(recs.is_empty(), "no silent file");
+    match &outcomes[..] {
+        [Outcome::Skipped { reason, .. }] => {
+            assert!(reason.contains("none of its RTP"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut keep = config();
+    keep.recording.keep_calls_without_media = true;
+    let (recs, _) = c.replay(&keep);
+    assert_eq!(recs.len(), 1);
+    assert!((recs[0].0.seconds() - 5.0).abs() < 0.01);
+    assert!(silent(&recs[0].0.left) && silent(&recs[0].0.right));
+    assert!(
+        recs[0].1.notes.contains("no audio from the local party"),
+        "{}",
+        recs[0].1.notes
+    );
+}
