@@ -97,6 +97,8 @@ pub struct RecorderStats {
     pub calls_without_media: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
+    /// Packet loss of each recorded call (both sides together), percent.
+    pub call_loss: crate::metrics::LossHistogram,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
     /// sequence number on the same channel).
     pub rtp_copies: u64,
@@ -252,6 +254,20 @@ impl<S: Store> Recorder<S> {
                 .finish(&mut |src, dst, message| core.handle_stream_sip(now, src, dst, message));
         }
         self.core.finish_all();
+    }
+
+    /// The service is stopping: finalizes every call still open (recordings
+    /// are flagged as truncated by shutdown) and commits them to the store.
+    pub fn shutdown(&mut self) {
+        self.core.finish_with(EndReason::Shutdown);
+    }
+
+    /// Applies a changed configuration (SIGHUP) to what follows: users,
+    /// local networks, recording settings, timers and the call and SIP size
+    /// limits. The store and the fragment reassembly limits keep their
+    /// start-up values.
+    pub fn reload_config(&mut self, config: &Config) {
+        self.core.config = config.clone();
     }
 
     /// Takes the outcomes reported since the last call.
@@ -888,10 +904,14 @@ impl<S: Store> Core<S> {
     }
 
     fn finish_all(&mut self) {
+        self.finish_with(EndReason::EndOfInput);
+    }
+
+    fn finish_with(&mut self, reason: EndReason) {
         for id in 0..self.slots.len() {
             if let Some(Some(slot)) = self.slots.get(id) {
                 let end = slot.dialog.last_activity;
-                self.finalize(id as u32, end, EndReason::EndOfInput);
+                self.finalize(id as u32, end, reason);
             }
         }
     }
@@ -1004,17 +1024,30 @@ impl<S: Store> Core<S> {
             None => rec.timeline.finish(end, &mut rec.writer),
         };
         let metadata = build_metadata(dialog, &rec, answer, end, reason, &self.config);
+        let (lost, total) = [Channel::Left, Channel::Right]
+            .iter()
+            .map(|&c| rec.timeline.stats(c))
+            .fold((0u64, 0u64), |(l, t), s| {
+                (l + s.lost, t + s.packets + s.lost)
+            });
         let Recording { id, writer, .. } = rec;
         let committed = flushed
             .and_then(|()| writer.finish())
             .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
             .and_then(|out| self.store.commit(&id, out, &metadata));
         match committed {
-            Ok(()) => Outcome::Recorded {
-                call_id: dialog.call_id.clone(),
-                id,
-                metadata: Box::new(metadata),
-            },
+            Ok(()) => {
+                if total > 0 {
+                    self.stats
+                        .call_loss
+                        .observe(lost as f64 * 100.0 / total as f64);
+                }
+                Outcome::Recorded {
+                    call_id: dialog.call_id.clone(),
+                    id,
+                    metadata: Box::new(metadata),
+                }
+            }
             Err(e) => {
                 self.stats.store_errors += 1;
                 tracing::error!(call_id = %dialog.call_id, id = %id, error = %e, "recording lost: cannot write it");
@@ -1061,6 +1094,9 @@ fn unanswered_reason(dialog: &Dialog, reason: EndReason) -> String {
         State::Failed { code, reason } => format!("unanswered: {code} {reason}"),
         _ if dialog.cancelled => "unanswered: cancelled by the caller".to_string(),
         State::Ended => "ended before it was answered".to_string(),
+        _ if reason == EndReason::Shutdown => {
+            "unanswered: no final response before taprec was stopped".to_string()
+        }
         _ if reason == EndReason::EndOfInput => {
             "unanswered: no final response before the end of the capture".to_string()
         }
@@ -1183,6 +1219,9 @@ fn build_metadata<W: Write + Seek>(
             "truncated: end of input (the capture ended during the call)".to_string()
         }
         EndReason::Evicted => "truncated: the call table was full".to_string(),
+        EndReason::Shutdown => {
+            "truncated by shutdown (taprec was stopped during the call)".to_string()
+        }
     });
     Metadata {
         start_date_time: metadata::format_start(answer),
