@@ -598,3 +598,96 @@ fn a_second_process_cannot_take_the_same_spool() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+#[test]
+fn kill_9_while_recording_then_upload_recovers_every_call() {
+    let mock = Mock::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("calls.pcap");
+    let spool = dir.path().join("spool");
+    let synth = taprec()
+        .args(["synth", "-o"])
+        .arg(&pcap)
+        .args(["--calls", "100", "--concurrency", "100", "--duration", "60"])
+        .output()
+        .unwrap();
+    assert!(synth.status.success(), "{}", text(&synth));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(pcap.with_extension("json")).unwrap()).unwrap();
+    let mut child = taprec()
+        .args([
+            "replay",
+            "--local-net",
+            "10.0.0.0/8",
+            "--no-upload",
+            "--spool",
+        ])
+        .arg(&spool)
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill the recorder while calls are being written: once a partial WAV
+    // holds more than 2.5 s of stereo audio.
+    let tmp = spool.join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let partial = |min: u64| {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".wav.part"))
+                    .filter(|e| e.metadata().map(|m| m.len() > min).unwrap_or(false))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    while partial(40_000) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "replay finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no partial recording appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let cut = partial(0);
+    assert!(cut > 0);
+    let out = upload(&spool, &mock.url, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = mock.stored();
+    let truncated: Vec<_> = stored
+        .iter()
+        .filter(|(_, m)| {
+            m["notes"]
+                .as_str()
+                .unwrap()
+                .contains("recorder stopped during the call")
+        })
+        .collect();
+    assert_eq!(
+        truncated.len(),
+        cut,
+        "every partial recording was recovered and delivered"
+    );
+    let calls = manifest["calls"].as_array().unwrap();
+    for (wav, meta) in &truncated {
+        let call = calls
+            .iter()
+            .find(|c| c["call_id"] == meta["pbxCallId"])
+            .expect("a call of the capture");
+        let w = read_wav(wav);
+        if w.seconds() < 2.0 {
+            continue;
+        }
+        // The recovered audio is the call's own, on the right channels.
+        let block = &w.left[8000..8800];
+        let caller = call["caller"]["tone_hz"].as_f64().unwrap();
+        assert!(tone_ratio(block, caller) > 0.9, "{}", wav.display());
+        let block = &w.right[8000..8800];
+        let callee = call["callee"]["tone_hz"].as_f64().unwrap();
+        assert!(tone_ratio(block, callee) > 0.9, "{}", wav.display());
+    }
+    assert_eq!(count(&spool.join("tmp"), ".wav.part"), 0);
+}
