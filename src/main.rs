@@ -441,6 +441,12 @@ fn print_summary(
         stats.rtp_copies, stats.rtp_other_hop, stats.sip_hop_copies, stats.legs_linked, stats.encrypted_calls, stats.zrtp_packets, stats.t38_calls
     );
     print_transport_summary(stats);
+    if stats.tls_connections > 0 {
+        println!(
+            "SIP over TLS (encrypted, calls not visible): {} connections, {} segments",
+            stats.tls_connections, stats.tls_segments
+        );
+    }
     if stats.calls_without_media > 0 {
         println!(
             "answered calls without any RTP seen (not recorded) {}",
@@ -536,6 +542,7 @@ fn summary_json(
         "sip_errors": stats.sip_errors,
         "rtp_packets": stats.rtp_packets,
         "calls_without_media": stats.calls_without_media,
+        "tls_connections": stats.tls_connections,
         "unmatched": stats.unmatched,
         "rtp_copies": stats.rtp_copies,
         "rtp_other_hop": stats.rtp_other_hop,

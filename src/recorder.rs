@@ -93,6 +93,10 @@ pub struct RecorderStats {
     pub skipped: u64,
     /// New calls refused because the call table was full.
     pub calls_refused: u64,
+    /// TCP segments of SIP over TLS (port 5061): encrypted, not followed.
+    pub tls_segments: u64,
+    /// SIP-over-TLS connections seen (each reported once in the log).
+    pub tls_connections: u64,
     /// Answered calls not recorded because none of their RTP was seen.
     pub calls_without_media: u64,
     /// Recordings lost to store (disk) errors.
@@ -181,6 +185,18 @@ struct Core<S: Store> {
     recent_invites: VecDeque<(Timestamp, u32)>,
     /// SIP over SCTP: user messages being reassembled.
     sctp: SctpMessages,
+    /// SIP-over-TLS connections already reported (bounded).
+    tls_flows: rustc_hash::FxHashSet<(SocketAddr, SocketAddr)>,
+}
+
+/// TLS connections remembered for reporting at most.
+const MAX_TLS_FLOWS: usize = 4096;
+
+/// A TLS record (content type 20-23, version 3.x) on the SIPS port 5061:
+/// encrypted signalling, whose calls cannot be followed.
+fn is_sip_over_tls(segment: &crate::decode::tcp::Segment<'_>) -> bool {
+    let sips = segment.src.port() == 5061 || segment.dst.port() == 5061;
+    sips && matches!(segment.payload, [20..=23, 3, 0..=4, _, _, ..])
 }
 
 /// At most this many recent INVITEs are candidates for B2BUA correlation.
@@ -207,6 +223,7 @@ impl<S: Store> Recorder<S> {
                 index: MediaIndex::new(),
                 tombstones: FxHashMap::default(),
                 sctp: SctpMessages::new(),
+                tls_flows: Default::default(),
                 clock: None,
                 next_sweep: Timestamp(i64::MIN),
                 stats: RecorderStats::default(),
@@ -225,6 +242,10 @@ impl<S: Store> Recorder<S> {
             Ok(Decoded::Datagram(datagram)) => self.core.handle_datagram(frame.ts, &datagram),
             Ok(Decoded::Segment(segment)) => {
                 self.core.tick(frame.ts);
+                if is_sip_over_tls(&segment) {
+                    self.core.note_tls(&segment);
+                    return;
+                }
                 let core = &mut self.core;
                 self.streams
                     .push(frame.ts, &segment, &mut |src, dst, message| {
@@ -321,6 +342,24 @@ impl<S: Store> Core<S> {
             }
             Some(_) if looks_like_sip(payload) => self.handle_sip(now, datagram),
             _ => self.stats.unmatched += 1,
+        }
+    }
+
+    /// Counts encrypted SIP (TLS on 5061) and reports each connection once.
+    fn note_tls(&mut self, segment: &crate::decode::tcp::Segment<'_>) {
+        self.stats.tls_segments += 1;
+        let flow = if segment.src <= segment.dst {
+            (segment.src, segment.dst)
+        } else {
+            (segment.dst, segment.src)
+        };
+        if self.tls_flows.len() < MAX_TLS_FLOWS && self.tls_flows.insert(flow) {
+            self.stats.tls_connections += 1;
+            tracing::warn!(
+                a = %flow.0,
+                b = %flow.1,
+                "SIP over TLS: the signalling is encrypted, so calls on this connection cannot be recorded"
+            );
         }
     }
 

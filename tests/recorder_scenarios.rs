@@ -651,3 +651,43 @@ fn answered_call_without_any_rtp_is_reported_not_recorded() {
         recs[0].1.notes
     );
 }
+
+#[test]
+fn sip_over_tls_is_counted_and_reported_once_per_connection() {
+    // Ethernet + IPv4 + TCP (port 5061) carrying TLS application data.
+    let tcp_frame = |src_port: u16, dst_port: u16, seq: u32| {
+        let tls = [23u8, 3, 3, 0, 32];
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let total = (20 + 20 + tls.len() + 32) as u16;
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0, 10, 1, 0, 5, 203, 0, 113, 7]);
+        f.extend_from_slice(&src_port.to_be_bytes());
+        f.extend_from_slice(&dst_port.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(&tls);
+        f.extend_from_slice(&[0xAB; 32]);
+        f
+    };
+    let mut recorder = Recorder::new(&config(), Memory::default());
+    for (i, frame) in [
+        tcp_frame(40000, 5061, 1),
+        tcp_frame(40000, 5061, 70),
+        tcp_frame(40001, 5061, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        recorder.handle_frame(&Frame {
+            ts: at_ms(i as i64),
+            link: LinkType::Ethernet,
+            data: frame,
+            original_len: frame.len() as u32,
+        });
+    }
+    recorder.finish();
+    let stats = recorder.stats();
+    assert_eq!((stats.tls_segments, stats.tls_connections), (3, 2));
+    assert_eq!(stats.sip_messages, 0);
+}
