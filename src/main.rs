@@ -431,6 +431,19 @@ fn print_summary(
             stats.calls_refused, stats.store_errors
         );
     }
+    let limited = [
+        stats.calls_evicted,
+        stats.calls_rate_limited,
+        stats.sip_oversized,
+        stats.media_addrs_dropped,
+        d.fragments_dropped,
+    ];
+    if limited.iter().any(|&n| n > 0) {
+        println!(
+            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}",
+            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped
+        );
+    }
     for e in capture_errors {
         println!("capture error: {e}");
     }
@@ -474,6 +487,12 @@ fn summary_json(
         "sip_errors": stats.sip_errors,
         "rtp_packets": stats.rtp_packets,
         "unmatched": stats.unmatched,
+        "calls_refused": stats.calls_refused,
+        "calls_evicted": stats.calls_evicted,
+        "calls_rate_limited": stats.calls_rate_limited,
+        "sip_oversized": stats.sip_oversized,
+        "media_addrs_dropped": stats.media_addrs_dropped,
+        "fragments_dropped": stats.decode.fragments_dropped,
         "capture_errors": capture_errors,
     })
 }
