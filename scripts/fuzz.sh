@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target (default 60). Targets run one after another on one core
-# (-jobs=1); FUZZ_PARALLEL=N runs N targets at once. The working corpus is
+# (in-process, no -jobs: libFuzzer job workers all log to ./fuzz-N.log);
+# FUZZ_PARALLEL=N runs N targets at once. The working corpus is
 # fuzz/corpus/<target> (not committed); the committed seeds in
 # fuzz/seeds/<target> are read as a second corpus. Crash inputs are written to
 # fuzz/artifacts/<target>/, logs to fuzz/logs/<target>.log.
@@ -33,7 +34,7 @@ run_one() {
     [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
     if cargo +nightly fuzz run --release --debug-assertions --target-dir "$target_dir" "$t" \
         "fuzz/corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 -timeout=10 \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
         -max_len=32768 -print_final_stats=1 >"fuzz/logs/$t.log" 2>&1; then
         echo "fuzz $t: ok, $(grep -E '^#[0-9]+.*(DONE|pulse)' "fuzz/logs/$t.log" | tail -1)"
         grep -E 'stat::number_of_executed_units' "fuzz/logs/$t.log" | head -1

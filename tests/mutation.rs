@@ -156,11 +156,13 @@ fn call_records(pcap: &Pcap, call_id: &str) -> Vec<usize> {
 }
 
 fn config() -> Config {
-    let mut config = Config::default();
-    config.local_networks = vec![
-        "10.0.0.0/8".parse().unwrap(),
-        "127.0.0.0/8".parse().unwrap(),
-    ];
+    let mut config = Config {
+        local_networks: vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.0/8".parse().unwrap(),
+        ],
+        ..Config::default()
+    };
     config.recording.max_duration_secs = 600;
     config
 }
