@@ -446,7 +446,7 @@ fn corrupted_captures_never_panic_and_stay_bounded() {
     let mut rng = Rng(0x7461_7072_6563_0001);
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut errors, mut recorded) = (0, 0);
-    let n = rounds(1200);
+    let n = rounds(3000);
     let started = std::time::Instant::now();
     for round in 0..n {
         let (name, bytes) = &captures[round % captures.len()];
