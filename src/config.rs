@@ -25,6 +25,12 @@ pub struct Config {
     /// Delivery of recordings to the recording API.
     #[serde(default)]
     pub upload: UploadConfig,
+    /// Duplicate packets and calls seen on several hops.
+    pub dedup: crate::call::settings::DedupConfig,
+    /// Calls crossing a B2BUA as several legs.
+    pub b2bua: crate::call::settings::B2buaConfig,
+    /// Phone number rewriting and calls between local parties.
+    pub numbers: crate::call::settings::NumbersConfig,
 }
 
 /// `[recording]`: how calls are recorded.
@@ -39,6 +45,9 @@ pub struct RecordingConfig {
     pub max_duration_secs: u64,
     /// The `preserved` flag sent with every recording.
     pub preserved: bool,
+    /// Keep (as silence) the recording of an answered call none of whose
+    /// RTP was seen; by default such a call is reported, not recorded.
+    pub keep_calls_without_media: bool,
     /// How long an unanswered INVITE (or one that got a final error) is kept
     /// waiting for an answer or an authenticated retry before it is logged
     /// as unanswered.
@@ -262,6 +271,15 @@ pub struct LimitsConfig {
     pub max_rate_limited_sources: usize,
     // Pending (reordered) RTP is bounded by the timeline ring, not a key:
     // one second of samples per channel per recording.
+    /// SIP over TCP/WebSocket: bytes buffered per connection direction.
+    pub tcp_max_stream_bytes: usize,
+    /// SIP over TCP/WebSocket: connection directions tracked at once.
+    pub tcp_max_streams: usize,
+    /// SIP over TCP/WebSocket: bytes buffered by all connections together.
+    pub tcp_max_total_bytes: usize,
+    /// SIP over TCP/WebSocket: a connection without segments for this long
+    /// (capture time) is forgotten.
+    pub tcp_idle_timeout_secs: u64,
 }
 
 impl Default for RecordingConfig {
@@ -271,6 +289,7 @@ impl Default for RecordingConfig {
             rtp_timeout_secs: 60,
             max_duration_secs: 4 * 3600,
             preserved: false,
+            keep_calls_without_media: false,
             unanswered_timeout_secs: 32,
         }
     }
@@ -297,6 +316,10 @@ impl Default for LimitsConfig {
             new_calls_per_second_per_source: 200,
             new_call_burst_per_source: 400,
             max_rate_limited_sources: 65_536,
+            tcp_max_stream_bytes: 256 * 1024,
+            tcp_max_streams: 10_000,
+            tcp_max_total_bytes: 64 << 20,
+            tcp_idle_timeout_secs: 300,
         }
     }
 }

@@ -119,6 +119,10 @@ struct ReplayArgs {
     /// Mark recordings as preserved (`recording.preserved`).
     #[arg(long)]
     preserved: bool,
+    /// Keep a silent recording of answered calls none of whose RTP was seen
+    /// (`recording.keep_calls_without_media`).
+    #[arg(long)]
+    keep_calls_without_media: bool,
     /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
     #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
     users: Vec<(String, String)>,
@@ -183,6 +187,9 @@ impl ReplayArgs {
         }
         if self.preserved {
             config.recording.preserved = true;
+        }
+        if self.keep_calls_without_media {
+            config.recording.keep_calls_without_media = true;
         }
         for (number, name) in &self.users {
             config.users.insert(number.clone(), name.clone());
@@ -425,6 +432,17 @@ fn print_summary(
         "decode errors {} (truncated {}, malformed {}), unsupported protocols {}, fragments {} (reassembled {}, dropped {})",
         decode_errors(stats), d.truncated, d.malformed, d.unsupported, d.fragments, d.reassembled, d.fragments_dropped
     );
+    println!(
+        "duplicates: RTP copies {}, other-hop RTP {}, SIP on other hops {}, B2BUA legs linked {}; encrypted calls {} (ZRTP packets {}), T.38 calls {}",
+        stats.rtp_copies, stats.rtp_other_hop, stats.sip_hop_copies, stats.legs_linked, stats.encrypted_calls, stats.zrtp_packets, stats.t38_calls
+    );
+    print_transport_summary(stats);
+    if stats.calls_without_media > 0 {
+        println!(
+            "answered calls without any RTP seen (not recorded) {}",
+            stats.calls_without_media
+        );
+    }
     if stats.calls_refused > 0 || stats.store_errors > 0 {
         println!(
             "calls refused (table full) {}, recordings lost to spool errors {}",
@@ -447,6 +465,46 @@ fn print_summary(
     for e in capture_errors {
         println!("capture error: {e}");
     }
+}
+
+/// Tunnels unwrapped and SIP stream (TCP/WebSocket) counters, when any.
+fn print_transport_summary(stats: &RecorderStats) {
+    let d = &stats.decode;
+    if d.tunnelled() > 0 || d.encap_too_deep > 0 {
+        println!(
+            "tunnels: GRE {}, ERSPAN II {}, ERSPAN III {}, VXLAN {}, PPPoE {}, MPLS {}, IP-in-IP {}, too deep {}",
+            d.gre, d.erspan_ii, d.erspan_iii, d.vxlan, d.pppoe, d.mpls, d.ip_in_ip, d.encap_too_deep
+        );
+    }
+    let t = &stats.streams;
+    if d.tcp_segments > 0 {
+        println!(
+            "TCP segments {} (SIP streams {}, not SIP {}); streams opened {} (WebSocket {}), closed {}, expired {}, evicted {}; SIP messages {}; out of order {}, retransmitted {}, gaps {}, overflows {}, resyncs {} ({} bytes skipped), WebSocket errors {}",
+            d.tcp_segments, t.segments, t.not_sip, t.opened, t.websocket, t.closed, t.expired, t.evicted,
+            t.messages, t.out_of_order, t.retransmitted, t.gaps, t.overflows, t.resyncs, t.bytes_skipped, t.websocket_errors
+        );
+    }
+}
+
+/// Tunnel and SIP stream counters for the JSON summary.
+fn transport_json(stats: &RecorderStats) -> serde_json::Value {
+    let d = &stats.decode;
+    let t = &stats.streams;
+    serde_json::json!({
+        "tunnels": {
+            "gre": d.gre, "erspan_ii": d.erspan_ii, "erspan_iii": d.erspan_iii,
+            "vxlan": d.vxlan, "pppoe": d.pppoe, "mpls": d.mpls, "ip_in_ip": d.ip_in_ip,
+            "too_deep": d.encap_too_deep,
+        },
+        "tcp": {
+            "segments": d.tcp_segments, "stream_segments": t.segments, "not_sip": t.not_sip,
+            "opened": t.opened, "websocket": t.websocket, "closed": t.closed,
+            "expired": t.expired, "evicted": t.evicted, "messages": t.messages,
+            "out_of_order": t.out_of_order, "retransmitted": t.retransmitted, "gaps": t.gaps,
+            "overflows": t.overflows, "resyncs": t.resyncs, "bytes_skipped": t.bytes_skipped,
+            "websocket_errors": t.websocket_errors,
+        },
+    })
 }
 
 fn summary_json(
@@ -486,6 +544,7 @@ fn summary_json(
         "sip_messages": stats.sip_messages,
         "sip_errors": stats.sip_errors,
         "rtp_packets": stats.rtp_packets,
+        "calls_without_media": stats.calls_without_media,
         "unmatched": stats.unmatched,
         "calls_refused": stats.calls_refused,
         "calls_evicted": stats.calls_evicted,
@@ -493,6 +552,14 @@ fn summary_json(
         "sip_oversized": stats.sip_oversized,
         "media_addrs_dropped": stats.media_addrs_dropped,
         "fragments_dropped": stats.decode.fragments_dropped,
+        "rtp_copies": stats.rtp_copies,
+        "rtp_other_hop": stats.rtp_other_hop,
+        "sip_hop_copies": stats.sip_hop_copies,
+        "legs_linked": stats.legs_linked,
+        "zrtp_packets": stats.zrtp_packets,
+        "encrypted_calls": stats.encrypted_calls,
+        "t38_calls": stats.t38_calls,
+        "transport": transport_json(stats),
         "capture_errors": capture_errors,
     })
 }

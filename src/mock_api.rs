@@ -571,8 +571,12 @@ fn accept(shared: &Shared, received: &Received) -> Result<String, Refusal> {
         reason: None,
         message: format!("cannot store the recording: {e}"),
     };
-    std::fs::write(store.join(format!("{id}.json")), json).map_err(internal)?;
+    // WAV first, then the JSON, each appearing whole (rename): a reader that
+    // finds `<id>.json` finds a complete pair.
     std::fs::rename(tmp, store.join(format!("{id}.wav"))).map_err(internal)?;
+    let part = store.join(format!(".{id}.json.part"));
+    std::fs::write(&part, json).map_err(internal)?;
+    std::fs::rename(&part, store.join(format!("{id}.json"))).map_err(internal)?;
     Ok(id)
 }
 

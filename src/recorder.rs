@@ -7,9 +7,12 @@
 //! (the spool in production, memory in tests); every call's fate is reported
 //! as an [`Outcome`].
 
+use crate::call::dedup::{ChannelFilter, Verdict};
 use crate::call::dialog::{Dialog, DialogEvent, EndReason, PayloadKind, Role, State};
+use crate::call::legs::{self, LegLink};
 use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
 use crate::call::parties::{self, Direction};
+use crate::call::settings::{InternalCalls, LegMode};
 use crate::call::MediaIndex;
 use crate::capture::Frame;
 use crate::config::{Config, OutputFormat};
@@ -22,6 +25,7 @@ use crate::ratelimit::SourceLimiter;
 use crate::sip::message::{looks_like_sip, Message};
 use crate::sip::message::{Limits as SipLimits, SipError};
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
+use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -90,6 +94,8 @@ pub struct RecorderStats {
     pub skipped: u64,
     /// New calls refused because the call table was full.
     pub calls_refused: u64,
+    /// Answered calls not recorded because none of their RTP was seen.
+    pub calls_without_media: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
     /// Unanswered dialogs dropped to make room when the call table was full
@@ -104,6 +110,23 @@ pub struct RecorderStats {
     /// Media addresses of a call forgotten or not learned because of
     /// `limits.max_streams_per_call`.
     pub media_addrs_dropped: u64,
+    /// RTP packets dropped as copies of one already recorded (same SSRC and
+    /// sequence number on the same channel).
+    pub rtp_copies: u64,
+    /// RTP packets ignored as another hop's copy of a channel's media.
+    pub rtp_other_hop: u64,
+    /// SIP messages of a known call seen on another hop (merged into it).
+    pub sip_hop_copies: u64,
+    /// Calls recognised as a second leg of another call (B2BUA/PBX).
+    pub legs_linked: u64,
+    /// ZRTP packets seen (key exchange for encrypted media).
+    pub zrtp_packets: u64,
+    /// Calls not recorded because their media is encrypted.
+    pub encrypted_calls: u64,
+    /// Calls whose media was switched to T.38 fax.
+    pub t38_calls: u64,
+    /// SIP over TCP/WebSocket stream reassembly counters.
+    pub streams: StreamStats,
 }
 
 /// How long an ended Call-ID is remembered, so late retransmissions do not
@@ -121,6 +144,7 @@ struct Recording<W: Write + Seek> {
     direction: Direction,
     other_codec: Option<String>,
     failed: Option<String>,
+    filters: [ChannelFilter; 2],
 }
 
 struct CallSlot<W: Write + Seek> {
@@ -130,11 +154,19 @@ struct CallSlot<W: Write + Seek> {
     unrecordable: Option<String>,
     media_addrs: Vec<SocketAddr>,
     payloads: [PayloadKind; 128],
+    /// The other leg of this conversation (B2BUA): its slot and Call-ID.
+    link: Option<(u32, String, LegLink)>,
+    /// A ZRTP key exchange was seen on the call's media: RTP after it is
+    /// SRTP; counts the RTP packets not recorded because of it.
+    zrtp: Option<u64>,
+    /// A SIP message of the call was seen on another hop.
+    other_hop_seen: bool,
 }
 
 /// The call-tracking and recording core; see the module doc.
 pub struct Recorder<S: Store> {
     decoder: Decoder,
+    streams: SipStreams,
     core: Core<S>,
 }
 
@@ -158,7 +190,13 @@ struct Core<S: Store> {
     unanswered: VecDeque<(u32, Timestamp)>,
     limiter: SourceLimiter,
     sip_limits: SipLimits,
+    /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
+    /// candidates for a new leg's first leg.
+    recent_invites: VecDeque<(Timestamp, u32)>,
 }
+
+/// At most this many recent INVITEs are candidates for B2BUA correlation.
+const MAX_RECENT_INVITES: usize = 1024;
 
 impl<S: Store> Recorder<S> {
     /// A recorder writing finished recordings to `store`.
@@ -171,6 +209,7 @@ impl<S: Store> Recorder<S> {
         };
         Recorder {
             decoder: Decoder::new(limits),
+            streams: SipStreams::new(stream_limits(config)),
             core: Core {
                 config: config.clone(),
                 store,
@@ -197,6 +236,7 @@ impl<S: Store> Recorder<S> {
                     max_headers: config.limits.max_sip_headers,
                     ..SipLimits::default()
                 },
+                recent_invites: VecDeque::new(),
             },
         }
     }
@@ -205,6 +245,14 @@ impl<S: Store> Recorder<S> {
     pub fn handle_frame(&mut self, frame: &Frame<'_>) {
         match self.decoder.decode(frame.ts, frame.link, frame.data) {
             Ok(Decoded::Datagram(datagram)) => self.core.handle_datagram(frame.ts, &datagram),
+            Ok(Decoded::Segment(segment)) => {
+                self.core.tick(frame.ts);
+                let core = &mut self.core;
+                self.streams
+                    .push(frame.ts, &segment, &mut |src, dst, message| {
+                        core.handle_stream_sip(frame.ts, src, dst, message)
+                    });
+            }
             Ok(Decoded::FragmentHeld | Decoded::Ignored) | Err(_) => self.core.tick(frame.ts),
         }
     }
@@ -213,11 +261,20 @@ impl<S: Store> Recorder<S> {
     /// packets arrive).
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.core.tick(now);
+        let core = &mut self.core;
+        self.streams.expire(now, &mut |src, dst, message| {
+            core.handle_stream_sip(now, src, dst, message)
+        });
     }
 
     /// End of input: finalizes every call still open (recordings are flagged
     /// as truncated by the end of the capture).
     pub fn finish(&mut self) {
+        if let Some(now) = self.core.clock {
+            let core = &mut self.core;
+            self.streams
+                .finish(&mut |src, dst, message| core.handle_stream_sip(now, src, dst, message));
+        }
         self.core.finish_all();
     }
 
@@ -230,6 +287,7 @@ impl<S: Store> Recorder<S> {
     pub fn stats(&self) -> RecorderStats {
         let mut stats = self.core.stats.clone();
         stats.decode = self.decoder.stats().clone();
+        stats.streams = self.streams.stats().clone();
         stats
     }
 
@@ -254,9 +312,30 @@ impl<S: Store> Core<S> {
         match payload.first() {
             // RTP and RTCP start with version 2; SIP starts with a letter.
             Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
+            // ZRTP (RFC 6189): version bits 0, magic cookie "ZRTP" at offset 4.
+            Some(b) if b & 0xF0 == 0x10 && payload.get(4..8) == Some(b"ZRTP") => {
+                self.handle_zrtp(datagram)
+            }
             Some(_) if looks_like_sip(payload) => self.handle_sip(now, datagram),
             _ => self.stats.unmatched += 1,
         }
+    }
+
+    /// A SIP message framed from a TCP or WebSocket stream.
+    fn handle_stream_sip(
+        &mut self,
+        now: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        message: &[u8],
+    ) {
+        let datagram = Datagram {
+            transport: Transport::Tcp,
+            src,
+            dst,
+            payload: message,
+        };
+        self.handle_sip(now, &datagram);
     }
 
     fn handle_media(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
@@ -296,11 +375,37 @@ impl<S: Store> Core<S> {
         if rec.failed.is_some() {
             return;
         }
-        let channel = if found.sender == rec.local {
-            Channel::Left
+        if let Some(encrypted) = slot.zrtp.as_mut() {
+            *encrypted += 1;
+            return;
+        }
+        let (channel, filter) = if found.sender == rec.local {
+            (Channel::Left, &mut rec.filters[0])
         } else {
-            Channel::Right
+            (Channel::Right, &mut rec.filters[1])
         };
+        let dedup = &self.config.dedup;
+        match filter.check(
+            now,
+            datagram.src,
+            datagram.dst,
+            rtp.ssrc,
+            rtp.sequence,
+            rtp.timestamp,
+            dedup.drop_copies,
+            dedup.lock_hop,
+            (dedup.hop_idle_ms as i64).saturating_mul(1_000_000),
+        ) {
+            Verdict::Fresh => {}
+            Verdict::Copy => {
+                self.stats.rtp_copies += 1;
+                return;
+            }
+            Verdict::OtherHop => {
+                self.stats.rtp_other_hop += 1;
+                return;
+            }
+        }
         let kind = slot.payloads[usize::from(rtp.payload_type & 0x7F)];
         match kind {
             PayloadKind::G711(law) => {
@@ -367,7 +472,10 @@ impl<S: Store> Core<S> {
             return;
         };
         let slot_id = match self.by_call_id.get(call_id) {
-            Some(&id) => id,
+            Some(&id) => {
+                self.note_other_hop(id, datagram);
+                id
+            }
             None => {
                 if self.tombstones.contains_key(call_id) {
                     return;
@@ -381,7 +489,10 @@ impl<S: Store> Core<S> {
                     return;
                 }
                 match self.insert(dialog, now) {
-                    Some(id) => id,
+                    Some(id) => {
+                        self.link_legs(id, &msg);
+                        id
+                    }
                     None => return,
                 }
             }
@@ -403,6 +514,199 @@ impl<S: Store> Core<S> {
         self.events = events;
     }
 
+    /// A SIP message of a known call between addresses that are neither of
+    /// its parties' signalling addresses: the same call seen on another hop
+    /// (proxy, SBC, a second mirror). It is merged into the call: the dialog
+    /// is keyed by Call-ID, so state follows whichever hop shows it first.
+    fn note_other_hop(&mut self, slot_id: u32, datagram: &Datagram<'_>) {
+        let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
+            return;
+        };
+        let ends = [
+            slot.dialog.party(Role::Caller).signalling,
+            slot.dialog.party(Role::Callee).signalling,
+        ];
+        let (src, dst) = (Some(datagram.src.ip()), Some(datagram.dst.ip()));
+        if (src == ends[0] && dst == ends[1]) || (src == ends[1] && dst == ends[0]) {
+            return;
+        }
+        self.stats.sip_hop_copies += 1;
+        if !slot.other_hop_seen {
+            slot.other_hop_seen = true;
+            tracing::info!(
+                call_id = %slot.dialog.call_id,
+                hop = %format!("{} -> {}", datagram.src, datagram.dst),
+                "same Call-ID on another hop: merged into one call"
+            );
+            slot.dialog.note(format!(
+                "also seen on another hop ({} -> {}), merged",
+                datagram.src.ip(),
+                datagram.dst.ip()
+            ));
+        }
+    }
+
+    /// Looks for the call that a new dialog is another leg of (see
+    /// [`crate::call::legs`]) and links the two.
+    fn link_legs(&mut self, slot_id: u32, msg: &Message<'_>) {
+        let b2bua = &self.config.b2bua;
+        let mut found: Option<(u32, LegLink)> = None;
+        for name in &b2bua.correlation_headers {
+            for value in msg.headers(name) {
+                let value = value.trim();
+                if let Some(&other) = self.by_call_id.get(value) {
+                    if other != slot_id {
+                        found = Some((other, LegLink::Header));
+                    }
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(Some(new)) = self.slots.get(slot_id as usize) else {
+            return;
+        };
+        let window = (b2bua.window_ms as i64).saturating_mul(1_000_000);
+        let now = new.dialog.invite_time;
+        while self
+            .recent_invites
+            .front()
+            .is_some_and(|(t, _)| now.nanos_since(*t) > window)
+        {
+            self.recent_invites.pop_front();
+        }
+        if found.is_none() && b2bua.auto {
+            found = self.recent_invites.iter().find_map(|&(t, id)| {
+                let s = self.slots.get(id as usize)?.as_ref()?;
+                if id == slot_id || s.link.is_some() || s.dialog.invite_time != t {
+                    return None;
+                }
+                legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (id, l))
+            });
+        }
+        if self.recent_invites.len() >= MAX_RECENT_INVITES {
+            self.recent_invites.pop_front();
+        }
+        self.recent_invites.push_back((now, slot_id));
+        let Some((other, how)) = found else { return };
+        let new_call_id = new.dialog.call_id.clone();
+        let Some(Some(first)) = self.slots.get_mut(other as usize) else {
+            return;
+        };
+        if first.link.is_some() {
+            return;
+        }
+        let first_call_id = first.dialog.call_id.clone();
+        first.link = Some((slot_id, new_call_id.clone(), how));
+        first.dialog.note(format!(
+            "B2BUA leg of call {new_call_id} (linked by {})",
+            how.describe()
+        ));
+        if let Some(Some(new)) = self.slots.get_mut(slot_id as usize) {
+            new.link = Some((other, first_call_id.clone(), how));
+            new.dialog.note(format!(
+                "B2BUA leg of call {first_call_id} (linked by {})",
+                how.describe()
+            ));
+        }
+        self.stats.legs_linked += 1;
+        tracing::info!(
+            call_id = %new_call_id,
+            other = %first_call_id,
+            by = how.describe(),
+            "two dialogs are legs of one conversation"
+        );
+    }
+
+    /// When this call is a leg of another (B2BUA), whether this leg is the one
+    /// recorded: `Err(reason)` when it is not. When it is and the other leg
+    /// is recording already, that recording is discarded.
+    fn leg_choice(&mut self, slot_id: u32) -> Result<(), String> {
+        if self.config.b2bua.mode == LegMode::EachLeg {
+            return Ok(());
+        }
+        let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
+            return Ok(());
+        };
+        let Some((other, other_call_id, _)) = slot.link.clone() else {
+            return Ok(());
+        };
+        let Some(Some(partner)) = self.slots.get(other as usize) else {
+            return Ok(());
+        };
+        let crosses = |d: &Dialog| {
+            let caller = d
+                .party(Role::Caller)
+                .signalling
+                .map(|ip| self.config.is_local(ip));
+            let callee = d
+                .party(Role::Callee)
+                .signalling
+                .map(|ip| self.config.is_local(ip));
+            matches!((caller, callee), (Some(a), Some(b)) if a != b)
+        };
+        let (mine, theirs) = (crosses(&slot.dialog), crosses(&partner.dialog));
+        let first = slot.dialog.invite_time <= partner.dialog.invite_time;
+        let preferred = match (mine, theirs) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => first,
+        };
+        if !preferred {
+            let why = if theirs {
+                "it crosses the local/remote boundary"
+            } else {
+                "it is the first leg"
+            };
+            return Err(format!(
+                "B2BUA leg of call {other_call_id}, which is recorded instead ({why})"
+            ));
+        }
+        let call_id = slot.dialog.call_id.clone();
+        let Some(Some(partner)) = self.slots.get_mut(other as usize) else {
+            return Ok(());
+        };
+        if let Some(rec) = partner.recording.take() {
+            partner.unrecordable = Some(format!(
+                "B2BUA leg of call {call_id}, which is recorded instead (it crosses the local/remote boundary)"
+            ));
+            self.discard(rec);
+        }
+        Ok(())
+    }
+
+    /// Throws a recording away (leg or encrypted call not to be kept).
+    fn discard(&mut self, rec: Recording<S::Output>) {
+        let Recording { id, writer, .. } = rec;
+        match writer.finish() {
+            Ok(buffered) => {
+                let out = match buffered.into_inner() {
+                    Ok(out) => out,
+                    Err(e) => e.into_inner().into_parts().0,
+                };
+                self.store.discard(&id, out);
+            }
+            Err(e) => tracing::warn!(id = %id, error = %e, "could not close a discarded recording"),
+        }
+    }
+
+    /// A ZRTP packet on a call's media address: the call's RTP is SRTP from
+    /// now on, which cannot be recorded.
+    fn handle_zrtp(&mut self, datagram: &Datagram<'_>) {
+        self.stats.zrtp_packets += 1;
+        let Some(found) = self.index.lookup(datagram.src, datagram.dst) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        if let Some(Some(slot)) = self.slots.get_mut(found.slot as usize) {
+            if slot.zrtp.is_none() {
+                slot.zrtp = Some(0);
+                tracing::info!(call_id = %slot.dialog.call_id, "ZRTP key exchange: the call's media is encrypted");
+            }
+        }
+    }
+
     fn insert(&mut self, dialog: Dialog, now: Timestamp) -> Option<u32> {
         if self.by_call_id.len() >= self.config.limits.max_calls && !self.evict_unanswered(now) {
             self.stats.calls_refused += 1;
@@ -417,6 +721,9 @@ impl<S: Store> Core<S> {
             unrecordable: None,
             media_addrs: Vec::new(),
             payloads: static_payloads(),
+            link: None,
+            zrtp: None,
+            other_hop_seen: false,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -490,21 +797,43 @@ impl<S: Store> Core<S> {
     }
 
     fn start_recording(&mut self, slot_id: u32, now: Timestamp) {
+        let leg = self.leg_choice(slot_id);
         let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) else {
             return;
         };
+        if let Err(reason) = leg {
+            tracing::info!(call_id = %slot.dialog.call_id, %reason, "leg not recorded");
+            slot.unrecordable = Some(reason);
+            return;
+        }
         let dialog = &slot.dialog;
+        if self.config.numbers.internal_calls == InternalCalls::Skip
+            && parties::both_local(dialog, &self.config)
+        {
+            slot.unrecordable = Some(
+                "internal call (both parties local): not recorded (numbers.internal_calls = skip)"
+                    .into(),
+            );
+            return;
+        }
         let specs: Vec<_> = [Role::Callee, Role::Caller]
             .iter()
             .filter_map(|&r| dialog.party(r).media.as_ref())
             .collect();
         if specs.is_empty() {
-            slot.unrecordable =
-                Some("no SDP seen for the call: its media cannot be located".into());
+            slot.unrecordable = Some(if dialog.t38 {
+                "T.38 fax (UDPTL) cannot be recorded".into()
+            } else {
+                "no SDP seen for the call: its media cannot be located".into()
+            });
             return;
         }
         if specs.iter().any(|m| m.protocol == MediaProtocol::Srtp) {
-            slot.unrecordable = Some("encrypted media (SRTP) cannot be recorded".into());
+            self.stats.encrypted_calls += 1;
+            slot.unrecordable = Some(
+                "encrypted media (SRTP: RTP/SAVP, crypto or DTLS fingerprint) cannot be recorded"
+                    .into(),
+            );
             return;
         }
         let Some(law) = specs.iter().find_map(|m| m.first_g711()) else {
@@ -541,6 +870,7 @@ impl<S: Store> Core<S> {
                     direction: sides.direction,
                     other_codec: None,
                     failed: None,
+                    filters: [ChannelFilter::new(), ChannelFilter::new()],
                 });
             }
             Err(e) => {
@@ -628,13 +958,35 @@ impl<S: Store> Core<S> {
         }
         self.tombstones
             .insert(slot.dialog.call_id.clone(), self.clock.unwrap_or(end));
+        if let Some((other, _, _)) = &slot.link {
+            if let Some(Some(partner)) = self.slots.get_mut(*other as usize) {
+                if partner.link.as_ref().is_some_and(|l| l.0 == slot_id) {
+                    partner.link = None;
+                }
+            }
+        }
+        if slot.dialog.t38 {
+            self.stats.t38_calls += 1;
+        }
         let CallSlot {
             dialog,
             recording,
-            unrecordable,
+            mut unrecordable,
+            zrtp,
             ..
         } = slot;
         let call_id = dialog.call_id.clone();
+        let recording = match (recording, zrtp) {
+            (Some(rec), Some(encrypted)) => {
+                self.discard(rec);
+                self.stats.encrypted_calls += 1;
+                unrecordable = Some(format!(
+                    "encrypted media: a ZRTP key exchange was seen and the RTP after it is SRTP ({encrypted} packets), which cannot be recorded"
+                ));
+                None
+            }
+            (rec, _) => rec,
+        };
         let outcome = match recording {
             Some(rec) => self.commit(&dialog, rec, end, reason),
             None => Outcome::Skipped {
@@ -672,6 +1024,32 @@ impl<S: Store> Core<S> {
     ) -> Outcome {
         let answer = dialog.answer_time.unwrap_or(dialog.invite_time);
         let end = end.max(answer);
+        let heard: u64 = [Channel::Left, Channel::Right]
+            .iter()
+            .map(|&c| {
+                let s = rec.timeline.stats(c);
+                s.packets + s.comfort_noise + s.telephone_events + s.other_codec + s.late
+            })
+            .sum();
+        if heard == 0 && !self.config.recording.keep_calls_without_media {
+            // The signalling crossed this capture point but the media did not
+            // (asymmetric routing, a SIP-only mirror): a silent file would
+            // only mislead whoever listens to it.
+            self.stats.calls_without_media += 1;
+            let Recording { id, writer, .. } = rec;
+            if let Ok(out) = writer
+                .finish()
+                .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
+            {
+                self.store.discard(&id, out);
+            }
+            return Outcome::Skipped {
+                call_id: dialog.call_id.clone(),
+                reason: "answered, but none of its RTP was seen (its media did not cross this \
+                         capture point); no recording (recording.keep_calls_without_media = false)"
+                    .into(),
+            };
+        }
         let flushed = match rec.failed.take() {
             Some(e) => Err(io::Error::other(e)),
             None => rec.timeline.finish(end, &mut rec.writer),
@@ -697,6 +1075,19 @@ impl<S: Store> Core<S> {
                 }
             }
         }
+    }
+}
+
+/// The stream reassembler's limits from `[limits]`.
+fn stream_limits(config: &Config) -> StreamLimits {
+    let limits = &config.limits;
+    StreamLimits {
+        max_stream_bytes: limits.tcp_max_stream_bytes,
+        max_streams: limits.tcp_max_streams,
+        max_total_bytes: limits.tcp_max_total_bytes,
+        idle_timeout_nanos: secs(limits.tcp_idle_timeout_secs),
+        max_message_bytes: limits.max_sip_message_bytes,
+        ..StreamLimits::default()
     }
 }
 
@@ -766,10 +1157,10 @@ fn provisional_metadata(
         direction: sides.direction as u8,
         local_party: LocalParty {
             username: parties::username(dialog, sides.local, config),
-            phone_number: parties::phone_number(dialog, sides.local),
+            phone_number: parties::phone_number(dialog, sides.local, config),
         },
         remote_party: RemoteParty {
-            phone_number: parties::phone_number(dialog, sides.local.other()),
+            phone_number: parties::phone_number(dialog, sides.local.other(), config),
         },
         pbx_call_id: dialog.call_id.clone(),
         notes: String::new(),
@@ -823,6 +1214,13 @@ fn build_metadata<W: Write + Seek>(
             .sum();
         notes.push(format!("{n} packets in {codec} not recorded (silence)"));
     }
+    let copies: u64 = rec.filters.iter().map(|f| f.copies).sum();
+    let other_hop: u64 = rec.filters.iter().map(|f| f.other_hop).sum();
+    if copies > 0 || other_hop > 0 {
+        notes.push(format!(
+            "duplicates dropped: {copies} RTP packet copies, {other_hop} packets of the same media on another hop"
+        ));
+    }
     notes.extend(dialog.notes.iter().cloned());
     notes.push(match reason {
         EndReason::Bye(role) if role == local => "ended by BYE from the local party".to_string(),
@@ -846,10 +1244,10 @@ fn build_metadata<W: Write + Seek>(
         direction: rec.direction as u8,
         local_party: LocalParty {
             username: parties::username(dialog, local, config),
-            phone_number: parties::phone_number(dialog, local),
+            phone_number: parties::phone_number(dialog, local, config),
         },
         remote_party: RemoteParty {
-            phone_number: parties::phone_number(dialog, remote),
+            phone_number: parties::phone_number(dialog, remote, config),
         },
         pbx_call_id: dialog.call_id.clone(),
         notes: notes.join("; "),

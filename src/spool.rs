@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -78,6 +78,9 @@ pub struct Spool {
     refused: Arc<AtomicU64>,
     /// The lock file, while this process holds the spool.
     lock: Option<Arc<File>>,
+    /// Recordings that may still keep their file open (shared by clones);
+    /// see [`SpoolWav`].
+    open_permits: Arc<AtomicUsize>,
 }
 
 /// What the server said when it accepted a recording, kept in
@@ -164,6 +167,7 @@ impl Spool {
             quota_bytes: 0,
             refused: Arc::new(AtomicU64::new(0)),
             lock: None,
+            open_permits: Arc::new(AtomicUsize::new(open_file_budget())),
         })
     }
 
@@ -550,8 +554,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
 
 fn write_metadata(path: &Path, metadata: &Metadata) -> io::Result<()> {
     let mut json = File::create(path).map_err(|e| annotate(e, path))?;
-    serde_json::to_writer_pretty(&mut json, metadata)?;
-    json.write_all(b"\n")?;
+    json.write_all(&json_bytes(metadata)?)?;
     json.sync_all()
 }
 
@@ -562,12 +565,20 @@ fn write_durably<T: Serialize>(dir: &Path, path: &Path, value: &T) -> io::Result
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
     let mut file = File::create(&tmp).map_err(|e| annotate(e, &tmp))?;
-    serde_json::to_writer_pretty(&mut file, value)?;
-    file.write_all(b"\n")?;
+    file.write_all(&json_bytes(value)?)?;
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, path).map_err(|e| annotate(e, path))?;
     sync_dir(dir)
+}
+
+/// `value` as pretty JSON plus a newline, serialised in memory so that it
+/// reaches the file in one write (an unbuffered `File` would take a system
+/// call per token).
+fn json_bytes<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
@@ -600,9 +611,9 @@ fn local_failure(message: &str) -> FailureRecord {
 }
 
 impl Store for Spool {
-    type Output = File;
+    type Output = SpoolWav;
 
-    fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<File> {
+    fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
         if self.quota_bytes > 0 {
             let usage = self.usage()?;
             if usage >= self.quota_bytes {
@@ -627,21 +638,21 @@ impl Store for Spool {
             .create_new(true)
             .open(&path)
             .map_err(|e| annotate(e, &path))?;
+        let wav = SpoolWav::new(path, wav, &self.open_permits);
         let meta_path = self.provisional_json(id);
         let mut meta = File::create(&meta_path).map_err(|e| annotate(e, &meta_path))?;
-        serde_json::to_writer_pretty(&mut meta, provisional)?;
+        meta.write_all(&json_bytes(provisional)?)?;
         meta.sync_all()?;
         sync_dir(&self.tmp)?;
         Ok(wav)
     }
 
-    fn commit(&mut self, id: &str, wav: File, metadata: &Metadata) -> io::Result<()> {
+    fn commit(&mut self, id: &str, mut wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
         wav.sync_all()?;
         drop(wav);
         let part_json = self.tmp.join(format!("{id}.json.part"));
         let mut json = File::create(&part_json).map_err(|e| annotate(e, &part_json))?;
-        serde_json::to_writer_pretty(&mut json, metadata)?;
-        json.write_all(b"\n")?;
+        json.write_all(&json_bytes(metadata)?)?;
         json.sync_all()?;
         drop(json);
         fs::rename(self.part_wav(id), self.ready_wav(id))?;
@@ -652,12 +663,125 @@ impl Store for Spool {
         sync_dir(&self.tmp)
     }
 
-    fn discard(&mut self, id: &str, wav: File) {
+    fn discard(&mut self, id: &str, wav: SpoolWav) {
         drop(wav);
         // Nothing else refers to the partial file; failing to remove it only
         // leaves a stray file in tmp/.
         let _ = fs::remove_file(self.part_wav(id));
         let _ = fs::remove_file(self.provisional_json(id));
+    }
+}
+
+/// Open files the spool's recordings may hold at once: the process's soft
+/// limit on open files (from `/proc/self/limits`; 1024 when unknown) less
+/// 256 for everything else.
+fn open_file_budget() -> usize {
+    let soft = fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            let soft = line
+                .trim_start_matches("Max open files")
+                .split_whitespace()
+                .next()?;
+            match soft {
+                "unlimited" => Some(1 << 20),
+                n => n.parse::<usize>().ok(),
+            }
+        })
+        .unwrap_or(1024);
+    soft.saturating_sub(256).max(16)
+}
+
+/// A recording's WAV file in `tmp/`, as the recorder writes it.
+///
+/// The number of open files is bounded: a recording keeps its file open only
+/// while the spool has a permit for it (up to the process's open-file limit
+/// less a reserve, shared by all recordings). Beyond that, each write opens
+/// the file, writes at the recording's position and closes it again, so tens
+/// of thousands of concurrent calls never exhaust file descriptors. Give it a
+/// buffer (`BufWriter`) so that such writes are large and rare.
+#[derive(Debug)]
+pub struct SpoolWav {
+    path: PathBuf,
+    /// The open file, while this recording holds a permit.
+    file: Option<File>,
+    permits: Arc<AtomicUsize>,
+    /// Where the next write goes.
+    pos: u64,
+    /// Length of the file (largest end written).
+    len: u64,
+}
+
+impl SpoolWav {
+    /// Wraps a freshly created (empty) file; closes it at once when no permit
+    /// is left.
+    fn new(path: PathBuf, file: File, permits: &Arc<AtomicUsize>) -> SpoolWav {
+        let taken = permits
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        SpoolWav {
+            path,
+            file: taken.then_some(file),
+            permits: Arc::clone(permits),
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    /// Runs `f` on the file, opening it for this call only if it is closed.
+    fn with_file<T>(&mut self, f: impl FnOnce(&File) -> io::Result<T>) -> io::Result<T> {
+        match &self.file {
+            Some(file) => f(file),
+            None => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .map_err(|e| annotate(e, &self.path))?;
+                f(&file)
+            }
+        }
+    }
+
+    /// Makes the written bytes durable.
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.with_file(File::sync_all)
+    }
+}
+
+impl Write for SpoolWav {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let pos = self.pos;
+        let written = self.with_file(|file| file.write_at(buf, pos))?;
+        self.pos += written as u64;
+        self.len = self.len.max(self.pos);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for SpoolWav {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl Drop for SpoolWav {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            self.permits.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -697,6 +821,40 @@ mod tests {
             serde_json::from_slice(&fs::read(spool.ready_json("rec1")).unwrap()).unwrap();
         assert_eq!(json, meta());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn recordings_beyond_the_open_file_budget_write_through_closed_files() {
+        use crate::media::wav::{read_info, WavWriter};
+        use crate::media::{Law, SampleFormat};
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        spool.open_permits.store(1, Ordering::Release);
+        let format = SampleFormat::G711(Law::Ulaw);
+        let mut writers = Vec::new();
+        for id in ["open", "closed"] {
+            let wav = spool.create(id, &meta()).unwrap();
+            let buffered = std::io::BufWriter::with_capacity(64, wav);
+            writers.push((id, WavWriter::new(buffered, format, 2).unwrap()));
+        }
+        assert!(writers[0].1.frames() == 0 && spool.open_permits.load(Ordering::Acquire) == 0);
+        for (_, w) in &mut writers {
+            for i in 0..100u8 {
+                w.write_g711(&[i, 255 - i]).unwrap();
+            }
+        }
+        for (id, w) in writers {
+            let out = w.finish().unwrap().into_inner().unwrap();
+            spool.commit(id, out, &meta()).unwrap();
+            let bytes = fs::read(spool.ready_wav(id)).unwrap();
+            let info = read_info(&mut std::io::Cursor::new(&bytes)).unwrap();
+            assert_eq!(info.data_len, 200, "{id}");
+            let data = &bytes[info.data_offset as usize..];
+            assert_eq!(&data[..4], &[0, 255, 1, 254], "{id}");
+            assert_eq!(&data[198..200], &[99, 156], "{id}");
+        }
+        // Both permits are back once the recordings are done.
+        assert_eq!(spool.open_permits.load(Ordering::Acquire), 1);
     }
 
     #[test]

@@ -117,6 +117,27 @@ fn parse_udp(frame: &[u8]) -> Option<Udp<'_>> {
     })
 }
 
+/// The payload of a TCP segment inside an Ethernet IPv4 frame (SIPp sends
+/// each SIP message in one segment).
+fn parse_tcp(frame: &[u8]) -> Option<Udp<'_>> {
+    if u16::from_be_bytes([frame[12], frame[13]]) != 0x0800 {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = ((ip[0] & 0x0f) as usize) * 4;
+    if ip[9] != 6 {
+        return None;
+    }
+    let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+    let tcp = &ip[ihl..total];
+    let data_offset = ((tcp[12] >> 4) as usize) * 4;
+    Some(Udp {
+        src: ip[12..16].try_into().unwrap(),
+        dst: ip[16..20].try_into().unwrap(),
+        payload: &tcp[data_offset..],
+    })
+}
+
 fn is_rtp(payload: &[u8]) -> bool {
     payload.len() >= 12 && payload[0] >> 6 == 2 && matches!(payload[1] & 0x7f, 0 | 8)
 }
@@ -140,12 +161,13 @@ fn sip_header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Reads the SIP dialogs and RTP streams of a SIPp capture (SIP over UDP).
+/// Reads the SIP dialogs and RTP streams of a SIPp capture (SIP over UDP
+/// or TCP, RTP over UDP).
 fn call_facts(pcap: &Pcap) -> Vec<CallFacts> {
     let mut calls: BTreeMap<String, CallFacts> = BTreeMap::new();
     let mut first_rtp: BTreeMap<([u8; 4], [u8; 4]), i64> = BTreeMap::new();
     for f in &pcap.frames {
-        let Some(udp) = parse_udp(&f.data) else {
+        let Some(udp) = parse_udp(&f.data).or_else(|| parse_tcp(&f.data)) else {
             continue;
         };
         if is_rtp(udp.payload) {
@@ -640,19 +662,23 @@ fn vlan_tagged_capture() {
 }
 
 #[test]
-fn sipp_tcp_capture_replays_cleanly() {
-    // The core pipeline must at least read a SIP-over-TCP capture without error.
-    // LATER(issue 5): with TCP reassembly this capture (SIP over TCP 127.0.1.10:5061
-    // -> 127.0.2.20:5060, RTP over UDP) must give exactly the same result as
-    // sipp-pcmu.pcap: 1 recording, u-law, 500 Hz left / 1200 Hz right, direction 2,
-    // 1001 -> 5551234, aligned within 60 ms.
+fn sipp_tcp_pcmu_call() {
+    // SIP over TCP 127.0.1.10:5061 -> 127.0.2.20:5060, RTP over UDP: exactly
+    // the checks of sipp-pcmu.pcap (1 recording, u-law, caller tone left and
+    // callee tone right when the caller is local and the reverse otherwise,
+    // direction, numbers, timing, tones aligned within 60 ms).
     let path = pcap_path("sipp-tcp-pcmu.pcap");
+    let facts = call_facts(&read_pcap(&path));
+    assert_eq!(facts.len(), 1, "one call in the capture");
+    check_committed("sipp-tcp-pcmu.pcap", 7);
     let r = replay(&path, CALLER_NET, &[]);
     let frames = read_pcap(&path).frames.len() as u64;
+    assert_eq!(r.summary["frames"].as_u64(), Some(frames));
+    let tcp = &r.summary["transport"]["tcp"];
+    assert_eq!(tcp["messages"], 6, "summary: {}", r.summary);
     assert_eq!(
-        r.summary["frames"].as_u64(),
-        Some(frames),
-        "summary: {}",
+        tcp["closed"], 2,
+        "both directions end with FIN: {}",
         r.summary
     );
 }

@@ -16,6 +16,7 @@
 //! - A 3xx-6xx to the initial INVITE marks the call failed but keeps it, as
 //!   401/407 challenges are followed by a new INVITE with the same Call-ID.
 
+use super::identity;
 use crate::media::Law;
 use crate::sip::message::{Message, Method, NameAddr, StartLine};
 use crate::sip::sdp::{Direction, MediaKind, MediaProtocol, SessionDescription};
@@ -244,8 +245,29 @@ pub struct Dialog {
     pub cancelled: bool,
     /// Things worth telling in the recording's notes (capped).
     pub notes: Vec<String>,
+    /// A 2xx answer accepted a T.38 fax stream (`m=image` with a port).
+    pub t38: bool,
+    /// Addresses the initial INVITE was delivered to on every hop seen (the
+    /// first INVITE's destination, then the sources of responses to it),
+    /// bounded.
+    pub callee_hops: Vec<IpAddr>,
     early: Vec<(String, MediaSpec)>,
     pending: Vec<PendingOffer>,
+    /// Tags of each side (by [`Role::index`]) as seen on every hop.
+    hop_tags: [Vec<String>; 2],
+    /// An open REFER: its CSeq, sender, target and whether attended.
+    refer: Option<(u32, Role, String, bool)>,
+    /// Where the 2xx that answered the call came from.
+    answer_src: Option<IpAddr>,
+}
+
+/// At most this many tags per side are remembered across hops.
+const MAX_HOP_TAGS: usize = 4;
+
+fn remember_tag(tags: &mut Vec<String>, tag: &str) {
+    if tags.len() < MAX_HOP_TAGS && !tags.iter().any(|t| t == tag) {
+        tags.push(tag.to_string());
+    }
 }
 
 impl Dialog {
@@ -274,10 +296,20 @@ impl Dialog {
         let call_id = msg.call_id()?.to_string();
         let cseq = msg.cseq().map_or(0, |c| c.number);
         let mut caller = party_from(&from, msg.p_asserted_identity().as_ref());
+        if msg.p_asserted_identity().is_none() {
+            if let Some(user) = identity::asserted_user(msg) {
+                caller.number = Some(user);
+            }
+        }
         caller.tag = from.tag.map(str::to_string);
         caller.signalling = Some(src.ip());
         let mut callee = party_from(&to, None);
         callee.signalling = Some(dst.ip());
+        let mut notes = Vec::new();
+        notes.extend(identity::forwarding_note(msg));
+        if let Some(replaced) = identity::replaces(msg) {
+            notes.push(format!("attended transfer: replaces call {replaced}"));
+        }
         Some(Dialog {
             call_id,
             state: State::Calling,
@@ -287,9 +319,17 @@ impl Dialog {
             parties: [caller, callee],
             invite_cseq: cseq,
             cancelled: false,
-            notes: Vec::new(),
+            notes,
+            t38: false,
+            callee_hops: vec![dst.ip()],
             early: Vec::new(),
             pending: Vec::new(),
+            hop_tags: [
+                from.tag.map(str::to_string).into_iter().collect(),
+                Vec::new(),
+            ],
+            refer: None,
+            answer_src: None,
         })
     }
 
@@ -313,10 +353,63 @@ impl Dialog {
     /// Which party sent a request carrying this From tag.
     fn requester(&self, msg: &Message<'_>) -> Role {
         let from_tag = msg.from().and_then(|f| f.tag);
+        if let Some(tag) = from_tag {
+            // Tags seen on other hops (an SBC that keeps the Call-ID but
+            // issues its own tags) name the side too.
+            if self.hop_tags[1].iter().any(|t| t == tag) {
+                return Role::Callee;
+            }
+            if self.hop_tags[0].iter().any(|t| t == tag) {
+                return Role::Caller;
+            }
+        }
         match (from_tag, self.parties[0].tag.as_deref()) {
             (Some(tag), Some(caller)) if tag != caller => Role::Callee,
             _ => Role::Caller,
         }
+    }
+
+    /// Before the answer, an UPDATE (or re-offer) may move the callee of an
+    /// early branch: the branch's remembered SDP follows, so that a 2xx
+    /// without SDP does not bring back the 18x's address.
+    fn refresh_early_branch(&mut self, msg: &Message<'_>) {
+        if self.is_answered() {
+            return;
+        }
+        let caller_tag = self.parties[0].tag.as_deref();
+        let from = msg.from().and_then(|f| f.tag);
+        let to = msg.to().and_then(|t| t.tag);
+        let branch = if from.is_some() && from != caller_tag {
+            from
+        } else {
+            to
+        };
+        let (Some(branch), Some(media)) = (branch, self.parties[1].media.as_ref()) else {
+            return;
+        };
+        if let Some(entry) = self.early.iter_mut().find(|(t, _)| t == branch) {
+            entry.1 = media.clone();
+        }
+    }
+
+    /// An asserted identity in a mid-call request or answer from `role`
+    /// that differs from its number: the party changed (transfer, pickup).
+    fn identity_update(&mut self, role: Role, msg: &Message<'_>, what: &str) {
+        if !self.is_answered() {
+            return;
+        }
+        let Some(user) = identity::asserted_user(msg) else {
+            return;
+        };
+        let party = &mut self.parties[role.index()];
+        if party.number.as_deref() == Some(user.as_str()) {
+            return;
+        }
+        let old = party.number.replace(user.clone()).unwrap_or_default();
+        self.note(format!(
+            "{} changed from {old} to {user} ({what} with a new asserted identity: transfer or pickup)",
+            role.name()
+        ));
     }
 
     fn set_media(&mut self, role: Role, spec: MediaSpec, events: &mut Vec<DialogEvent>) {
@@ -364,6 +457,22 @@ impl Dialog {
             spec
         });
         let cseq = msg.cseq();
+        if let (
+            StartLine::Response {
+                code: 200..=299, ..
+            },
+            Some(sdp),
+        ) = (msg.start_line(), sdp)
+        {
+            let fax = sdp
+                .media
+                .iter()
+                .any(|m| m.kind == MediaKind::Image && m.port != 0);
+            if fax && !self.t38 {
+                self.t38 = true;
+                self.note("media switched to T.38 fax (UDPTL), which is not recorded".into());
+            }
+        }
         match msg.start_line() {
             StartLine::Request { method, .. } => {
                 let requester = self.requester(msg);
@@ -371,9 +480,13 @@ impl Dialog {
                 let to_tag = msg.to().and_then(|t| t.tag);
                 match method {
                     Method::Invite if to_tag.is_none() => {
+                        if let Some(tag) = msg.from().and_then(|f| f.tag) {
+                            remember_tag(&mut self.hop_tags[0], tag);
+                        }
                         self.handle_initial_invite(src, number, msg, spec, events)
                     }
                     Method::Invite | Method::Update => {
+                        self.identity_update(requester, msg, method.as_str());
                         if self.pending.len() >= MAX_PENDING_OFFERS {
                             self.pending.remove(0);
                         }
@@ -398,6 +511,19 @@ impl Dialog {
                     Method::Cancel => {
                         self.cancelled = true;
                     }
+                    Method::Prack => {
+                        // SDP in a PRACK answers an offer in a reliable 18x
+                        // (or offers anew): either way it is where the
+                        // requester receives.
+                        if let Some(spec) = spec {
+                            self.set_media(requester, spec, events);
+                        }
+                    }
+                    Method::Refer => {
+                        if let Some((target, attended)) = identity::refer_target(msg) {
+                            self.refer = Some((number, requester, target, attended));
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -405,10 +531,24 @@ impl Dialog {
                 let Some(cseq) = cseq else { return };
                 match cseq.method {
                     Method::Invite if cseq.number == self.invite_cseq => {
-                        self.handle_initial_response(now, code, reason, msg, spec, events)
+                        if let Some(tag) = msg.to().and_then(|t| t.tag) {
+                            if code > 100 && code < 300 {
+                                remember_tag(&mut self.hop_tags[1], tag);
+                            }
+                        }
+                        if self.callee_hops.len() < MAX_HOP_TAGS
+                            && !self.callee_hops.contains(&src.ip())
+                        {
+                            self.callee_hops.push(src.ip());
+                        }
+                        self.handle_initial_response(now, src, code, reason, msg, spec, events)
                     }
+                    Method::Refer => self.handle_refer_response(cseq.number, code, reason),
                     Method::Invite | Method::Update | Method::Prack => {
                         let requester = self.requester(msg);
+                        if (200..300).contains(&code) && cseq.method != Method::Prack {
+                            self.identity_update(requester.other(), msg, "answer");
+                        }
                         self.handle_offer_response(
                             cseq.number,
                             requester,
@@ -416,7 +556,8 @@ impl Dialog {
                             reason,
                             spec,
                             events,
-                        )
+                        );
+                        self.refresh_early_branch(msg);
                     }
                     _ => {}
                 }
@@ -444,10 +585,8 @@ impl Dialog {
             self.invite_cseq = cseq;
             self.state = State::Calling;
             self.early.clear();
-            if let Some(pai) = msg.p_asserted_identity() {
-                if let Some(user) = pai.user {
-                    self.parties[0].number = Some(user.to_string());
-                }
+            if let Some(user) = identity::asserted_user(msg) {
+                self.parties[0].number = Some(user);
             }
             self.parties[0].signalling = Some(src.ip());
         }
@@ -456,9 +595,39 @@ impl Dialog {
         }
     }
 
+    /// The outcome of a REFER: a transfer accepted (2xx) or refused (an
+    /// authentication challenge waits for the retry).
+    fn handle_refer_response(&mut self, cseq: u32, code: u16, reason: &str) {
+        let Some((number, role, target, attended)) = self.refer.clone() else {
+            return;
+        };
+        if number != cseq || code < 200 || code == 401 || code == 407 {
+            return;
+        }
+        self.refer = None;
+        let kind = if attended { "attended" } else { "blind" };
+        let text = if code < 300 {
+            format!(
+                "{} transferred the call ({kind} REFER to {target}, accepted)",
+                role.name()
+            )
+        } else {
+            format!(
+                "{} tried to transfer the call ({kind} REFER to {target}), refused: {code} {}",
+                role.name(),
+                reason.trim()
+            )
+        };
+        if !self.notes.contains(&text) {
+            self.note(text);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn handle_initial_response(
         &mut self,
         now: Timestamp,
+        src: SocketAddr,
         code: u16,
         reason: &str,
         msg: &Message<'_>,
@@ -494,7 +663,9 @@ impl Dialog {
                         if let (Some(spec), None) = (spec, &self.parties[1].media) {
                             self.set_media(Role::Callee, spec, events);
                         }
-                    } else if to_tag.is_some() {
+                    } else if to_tag.is_some() && Some(src.ip()) == self.answer_src {
+                        // From where the answer came: a forked branch. (A
+                        // different tag from another hop is that hop's.)
                         self.note(format!(
                             "a second branch answered (To-tag {}) and was ignored",
                             to_tag.as_deref().unwrap_or("")
@@ -504,10 +675,9 @@ impl Dialog {
                 }
                 self.state = State::Answered;
                 self.answer_time = Some(now);
-                if let Some(pai) = msg.p_asserted_identity() {
-                    if let Some(user) = pai.user {
-                        self.parties[1].number = Some(user.to_string());
-                    }
+                self.answer_src = Some(src.ip());
+                if let Some(user) = identity::asserted_user(msg) {
+                    self.parties[1].number = Some(user);
                 }
                 let branch_spec = to_tag.as_ref().and_then(|tag| {
                     self.early
@@ -970,6 +1140,159 @@ mod tests {
         assert!(call.feed(CALLER, &invite).is_empty());
         assert!(call.feed(CALLEE, &ok).is_empty());
         assert_eq!(call.dialog.answer_time, answered);
+    }
+
+    #[test]
+    fn prack_and_update_with_sdp_in_the_early_dialog() {
+        // INVITE without SDP; the offer comes in a reliable 183, the answer
+        // in the PRACK; then an UPDATE moves the caller before the answer.
+        let (mut call, _) = Call::start(&request("INVITE", 1, "a1", None, ""));
+        call.feed(
+            CALLEE,
+            &response(
+                183,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5000".parse().unwrap())
+        );
+        let ev = call.feed(
+            CALLER,
+            &request(
+                "PRACK",
+                2,
+                "a1",
+                Some("b1"),
+                &sdp("10.0.0.1", 4000, "8", ""),
+            ),
+        );
+        assert_eq!(ev, vec![DialogEvent::MediaChanged(Role::Caller)]);
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap())
+        );
+        call.feed(CALLEE, &response(200, "PRACK", 2, "a1", "b1", ""));
+        call.feed(
+            CALLER,
+            &request(
+                "UPDATE",
+                3,
+                "a1",
+                Some("b1"),
+                &sdp("10.0.0.1", 4100, "8", ""),
+            ),
+        );
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4000".parse().unwrap()),
+            "UPDATE offer applies on its 2xx"
+        );
+        let ev = call.feed(
+            CALLEE,
+            &response(
+                200,
+                "UPDATE",
+                3,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5002, "8", ""),
+            ),
+        );
+        assert_eq!(
+            ev,
+            vec![
+                DialogEvent::MediaChanged(Role::Caller),
+                DialogEvent::MediaChanged(Role::Callee)
+            ]
+        );
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5002".parse().unwrap())
+        );
+        let ev = call.feed(CALLEE, &response(200, "INVITE", 1, "a1", "b1", ""));
+        assert_eq!(ev, vec![DialogEvent::Answered]);
+        assert_eq!(
+            call.media(Role::Caller),
+            Some("10.0.0.1:4100".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn accepted_t38_is_noted_and_rejected_is_not() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "8", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        let t38 = "v=0\r\no=- 1 2 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\nm=image 5002 udptl t38\r\n";
+        call.feed(CALLER, &request("INVITE", 2, "a1", Some("b1"), t38));
+        call.feed(CALLEE, &response(488, "INVITE", 2, "a1", "b1", ""));
+        assert!(!call.dialog.t38);
+        call.feed(CALLER, &request("INVITE", 3, "a1", Some("b1"), t38));
+        call.feed(CALLEE, &response(200, "INVITE", 3, "a1", "b1", t38));
+        assert!(call.dialog.t38);
+        assert!(call.dialog.notes.iter().any(|n| n.contains("T.38")));
+        assert_eq!(
+            call.media(Role::Callee),
+            Some("192.0.2.2:5000".parse().unwrap()),
+            "no audio section: the audio addresses stay"
+        );
+    }
+
+    #[test]
+    fn identity_change_in_reinvite_follows_the_party() {
+        let (mut call, _) = Call::start(&request(
+            "INVITE",
+            1,
+            "a1",
+            None,
+            &sdp("10.0.0.1", 4000, "8", ""),
+        ));
+        call.feed(
+            CALLEE,
+            &response(
+                200,
+                "INVITE",
+                1,
+                "a1",
+                "b1",
+                &sdp("192.0.2.2", 5000, "8", ""),
+            ),
+        );
+        let reinvite = "INVITE sip:1001@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bKr\r\nFrom: <sip:5551234@192.0.2.2>;tag=b1\r\nTo: <sip:1001@10.0.0.1>;tag=a1\r\nCall-ID: abc@10.0.0.1\r\nCSeq: 9 INVITE\r\nRemote-Party-ID: <sip:5550001@192.0.2.2>;party=calling\r\nContent-Length: 0\r\n\r\n";
+        call.feed(CALLEE, reinvite);
+        assert_eq!(
+            call.dialog.party(Role::Callee).number.as_deref(),
+            Some("5550001")
+        );
+        assert!(call
+            .dialog
+            .notes
+            .iter()
+            .any(|n| n.contains("callee changed from 5551234 to 5550001")));
+        // The same identity again adds nothing.
+        let before = call.dialog.notes.len();
+        call.feed(CALLEE, reinvite);
+        assert_eq!(call.dialog.notes.len(), before);
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //!
 //! Nothing here does I/O; time is always the capture time passed in.
 
+pub mod dedup;
 pub mod dialog;
+pub mod identity;
+pub mod legs;
 pub mod media_index;
 pub mod metadata;
 pub mod parties;
+pub mod settings;
 
 pub use dialog::{Dialog, DialogEvent, EndReason, Role};
 pub use media_index::MediaIndex;

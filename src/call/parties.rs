@@ -1,6 +1,7 @@
 //! Who is local, the call's direction, and the parties' numbers and names.
 
 use super::dialog::{Dialog, Role};
+use super::settings::InternalCalls;
 use crate::config::Config;
 
 /// The direction code of the recording API.
@@ -59,27 +60,44 @@ pub fn sides(dialog: &Dialog, config: &Config) -> Sides {
             _ => {}
         }
     }
+    if both_local(dialog, config) && config.numbers.internal_calls == InternalCalls::Outgoing {
+        return Sides {
+            local: Role::Caller,
+            direction: Direction::Outgoing,
+        };
+    }
     Sides {
         local: Role::Caller,
         direction: Direction::Unknown,
     }
 }
 
+/// True when both parties' signalling addresses are in the local networks
+/// (an internal call).
+pub fn both_local(dialog: &Dialog, config: &Config) -> bool {
+    [Role::Caller, Role::Callee].iter().all(|&role| {
+        dialog
+            .party(role)
+            .signalling
+            .is_some_and(|ip| config.is_local(ip))
+    })
+}
+
 /// The phone number reported for a party: the asserted or URI user part,
 /// "anonymous" when the signalling hides it.
-pub fn phone_number(dialog: &Dialog, role: Role) -> String {
+pub fn phone_number(dialog: &Dialog, role: Role, config: &Config) -> String {
     dialog
         .party(role)
         .number
-        .clone()
+        .as_deref()
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "anonymous".to_string())
+        .map_or_else(|| "anonymous".to_string(), |n| config.numbers.normalize(n))
 }
 
 /// The username reported for the local party: the configured `[users]`
 /// entry for its number, else its SIP display name, else its number.
 pub fn username(dialog: &Dialog, role: Role, config: &Config) -> String {
-    let number = phone_number(dialog, role);
+    let number = phone_number(dialog, role, config);
     if let Some(user) = config.users.get(&number) {
         return user.clone();
     }

@@ -6,7 +6,7 @@
 //! damaged file stopped.
 //!
 //! Invariants:
-//! - Memory is bounded: the read buffer starts at 64 KiB and grows only up
+//! - Memory is bounded: the read buffer starts at 1 MiB and grows only up
 //!   to [`MAX_BLOCK_BYTES`] for a single oversized block; a block claiming to
 //!   be larger is reported as [`CaptureError::Damaged`].
 //! - Reading always terminates: every refill either reads new bytes or marks
@@ -21,8 +21,9 @@ use pcap_parser::{OptionCode, PcapBlockOwned, PcapError};
 use std::io::Read;
 use std::path::Path;
 
-/// Initial size of the read buffer.
-const INITIAL_BUFFER_BYTES: usize = 64 << 10;
+/// Initial size of the read buffer: 1 MiB reads keep the system calls per
+/// frame negligible (about one per 5,000 G.711 RTP frames).
+const INITIAL_BUFFER_BYTES: usize = 1 << 20;
 
 /// Largest single pcap record or pcapng block the reader accepts. Real
 /// snapshot lengths are at most 256 KiB; anything claiming more than this is

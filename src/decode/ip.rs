@@ -13,10 +13,13 @@ use std::net::IpAddr;
 /// IP protocol numbers this module looks at.
 pub(crate) mod protocol {
     pub const HOP_BY_HOP: u8 = 0;
+    pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const IPV6_IN_IP: u8 = 41;
     pub const ROUTING: u8 = 43;
     pub const FRAGMENT: u8 = 44;
+    pub const GRE: u8 = 47;
     pub const AUTH: u8 = 51;
     pub const DEST_OPTIONS: u8 = 60;
     pub const MOBILITY: u8 = 135;

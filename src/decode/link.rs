@@ -1,9 +1,13 @@
 //! Link layer: from a captured frame to the IP packet it carries.
 //!
 //! Ethernet II with any number of 802.1Q / 802.1ad (QinQ) tags, PPPoE
-//! sessions, Linux cooked capture v1 and v2, raw IP and BSD loopback.
+//! sessions, PPP, MPLS label stacks, Linux cooked capture v1 and v2, raw IP
+//! and BSD loopback.
+//!
+//! Encapsulations (PPPoE, MPLS) are not unwrapped here: they come back as
+//! [`Network::Encap`] so the decoder can count them and bound their nesting.
 
-use super::DecodeError;
+use super::{DecodeError, Encap};
 use crate::capture::LinkType;
 
 /// EtherType values this module looks at.
@@ -15,6 +19,8 @@ mod ethertype {
     pub const IPV6: u16 = 0x86dd;
     pub const PPPOE_DISCOVERY: u16 = 0x8863;
     pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const MPLS_UNICAST: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
     pub const QINQ: u16 = 0x88a8;
     pub const LLDP: u16 = 0x88cc;
     pub const QINQ_OLD: u16 = 0x9100;
@@ -39,6 +45,29 @@ pub(crate) enum Network<'a> {
     Ipv6(&'a [u8]),
     /// A valid frame without IP (ARP, STP, LLDP, ...).
     Other,
+    /// An encapsulation of the given kind; its content is decoded as `Next`.
+    Encap(Encap, Next, &'a [u8]),
+}
+
+/// How to decode the content of an encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// A frame of this link type (Ethernet, raw IP by version, ...).
+    Link(LinkType),
+    /// A PPP frame (optional address/control bytes, protocol field).
+    Ppp,
+    /// Data whose type is this EtherType (GRE, MPLS in Ethernet, ...).
+    Ethertype(u16),
+}
+
+/// Decodes the content of an encapsulation (or a captured frame, with
+/// `Next::Link`).
+pub(crate) fn next(next: Next, data: &[u8]) -> Result<Network<'_>, DecodeError> {
+    match next {
+        Next::Link(link) => network(link, data),
+        Next::Ppp => ppp(data),
+        Next::Ethertype(ethertype) => by_ethertype(ethertype, data),
+    }
 }
 
 /// Strips the link layer of `data`.
@@ -84,9 +113,12 @@ pub(crate) fn network(link: LinkType, data: &[u8]) -> Result<Network<'_>, Decode
     }
 }
 
-/// Dispatches on an EtherType, peeling VLAN tags and PPPoE sessions.
+/// Dispatches on an EtherType, peeling VLAN tags.
 /// `payload` starts right after the EtherType field.
-fn by_ethertype(mut ethertype: u16, mut payload: &[u8]) -> Result<Network<'_>, DecodeError> {
+pub(crate) fn by_ethertype(
+    mut ethertype: u16,
+    mut payload: &[u8],
+) -> Result<Network<'_>, DecodeError> {
     // Each tag consumes 4 bytes, so the loop ends with the data.
     loop {
         match ethertype {
@@ -98,6 +130,7 @@ fn by_ethertype(mut ethertype: u16, mut payload: &[u8]) -> Result<Network<'_>, D
                 payload = payload.get(4..).unwrap_or_default();
             }
             ethertype::PPPOE_SESSION => return pppoe_session(payload),
+            ethertype::MPLS_UNICAST | ethertype::MPLS_MULTICAST => return mpls(payload),
             ethertype::ARP | ethertype::RARP | ethertype::LLDP | ethertype::PPPOE_DISCOVERY => {
                 return Ok(Network::Other)
             }
@@ -107,24 +140,67 @@ fn by_ethertype(mut ethertype: u16, mut payload: &[u8]) -> Result<Network<'_>, D
     }
 }
 
-/// PPPoE session header (RFC 2516) followed by a PPP protocol field.
+/// PPPoE session header (RFC 2516); the PPP frame it carries follows.
 fn pppoe_session(data: &[u8]) -> Result<Network<'_>, DecodeError> {
-    // ver/type(1) code(1) session(2) length(2) PPP protocol(2)
+    // ver/type(1) code(1) session(2) length(2), then the PPP frame.
     let length = usize::from(be16(data, 4)?);
-    let protocol = be16(data, 6)?;
-    if length < 2 {
-        return Err(DecodeError::Malformed);
-    }
-    // The PPPoE length covers the PPP protocol field and its payload;
-    // anything after it is link padding.
-    let ppp_payload = data.get(8..6 + length).ok_or(DecodeError::Truncated)?;
+    // The PPPoE length covers the PPP frame; anything after it is padding.
+    let ppp = data.get(6..6 + length).ok_or(DecodeError::Truncated)?;
+    Ok(Network::Encap(Encap::Pppoe, Next::Ppp, ppp))
+}
+
+/// PPP protocol numbers this module looks at.
+mod ppp_protocol {
+    pub const IPV4: u16 = 0x0021;
+    pub const IPV6: u16 = 0x0057;
+    pub const MPLS_UNICAST: u16 = 0x0281;
+    /// Values from here on are control protocols (LCP, IPCP, CHAP, ...).
+    pub const CONTROL: u16 = 0x8000;
+}
+
+/// A PPP frame (RFC 1661) as PPPoE or GRE carry it: optional address and
+/// control bytes (`FF 03`), a one- or two-byte protocol field, the payload.
+fn ppp(data: &[u8]) -> Result<Network<'_>, DecodeError> {
+    let data = data.strip_prefix(&[0xff, 0x03]).unwrap_or(data);
+    let first = *data.first().ok_or(DecodeError::Truncated)?;
+    // A compressed protocol field (RFC 1661 6.5) is one odd byte.
+    let (protocol, payload) = if first & 1 == 1 {
+        (u16::from(first), data.get(1..).unwrap_or_default())
+    } else {
+        (be16(data, 0)?, data.get(2..).unwrap_or_default())
+    };
     match protocol {
-        0x0021 => Ok(Network::Ipv4(ppp_payload)),
-        0x0057 => Ok(Network::Ipv6(ppp_payload)),
-        // LCP, IPCP, CHAP, ... (all have the top bit set) carry no IP.
-        p if p >= 0x8000 => Ok(Network::Other),
+        ppp_protocol::IPV4 => Ok(Network::Ipv4(payload)),
+        ppp_protocol::IPV6 => Ok(Network::Ipv6(payload)),
+        ppp_protocol::MPLS_UNICAST => mpls(payload),
+        p if p >= ppp_protocol::CONTROL => Ok(Network::Other),
         _ => Err(DecodeError::Unsupported),
     }
+}
+
+/// An MPLS label stack (RFC 3032) up to the bottom-of-stack label. MPLS does
+/// not say what it carries: IP by its version nibble, otherwise an Ethernet
+/// pseudowire (RFC 4448), after its control word when the nibble is 0.
+fn mpls(mut data: &[u8]) -> Result<Network<'_>, DecodeError> {
+    // Each label consumes 4 bytes, so the loop ends with the data.
+    loop {
+        let label = data.get(..4).ok_or(DecodeError::Truncated)?;
+        let bottom = label.get(2).is_some_and(|b| b & 1 == 1);
+        data = data.get(4..).unwrap_or_default();
+        if bottom {
+            break;
+        }
+    }
+    let next = match data.first().map(|b| b >> 4) {
+        Some(4 | 6) => Next::Link(LinkType::RawIp),
+        Some(0) => {
+            data = data.get(4..).ok_or(DecodeError::Truncated)?;
+            Next::Link(LinkType::Ethernet)
+        }
+        Some(_) => Next::Link(LinkType::Ethernet),
+        None => return Err(DecodeError::Truncated),
+    };
+    Ok(Network::Encap(Encap::Mpls, next, data))
 }
 
 /// Raw IP: the version nibble says which.
@@ -210,27 +286,71 @@ mod tests {
         assert_eq!(network(LinkType::Ethernet, &arp), Ok(Network::Other));
         let stp = ethernet(&[0x00, 0x26], &[0x42; 38]);
         assert_eq!(network(LinkType::Ethernet, &stp), Ok(Network::Other));
-        let mpls = ethernet(&[0x88, 0x47], &[0; 8]);
+        let experimental = ethernet(&[0x88, 0xb5], &[0; 8]);
         assert_eq!(
-            network(LinkType::Ethernet, &mpls),
+            network(LinkType::Ethernet, &experimental),
             Err(DecodeError::Unsupported)
         );
     }
 
     #[test]
-    fn pppoe_session_ipv4() {
+    fn pppoe_session_carries_ppp() {
         let mut pppoe = vec![0x11, 0x00, 0x12, 0x34];
         pppoe.extend_from_slice(&(IP4.len() as u16 + 2).to_be_bytes());
         pppoe.extend_from_slice(&[0x00, 0x21]);
         pppoe.extend_from_slice(IP4);
         pppoe.extend_from_slice(&[0; 4]); // Ethernet padding
         let frame = ethernet(&[0x88, 0x64], &pppoe);
-        assert_eq!(network(LinkType::Ethernet, &frame), Ok(Network::Ipv4(IP4)));
+        let Ok(Network::Encap(Encap::Pppoe, Next::Ppp, ppp_frame)) =
+            network(LinkType::Ethernet, &frame)
+        else {
+            panic!("PPPoE expected");
+        };
+        assert_eq!(ppp_frame.len(), IP4.len() + 2, "padding removed");
+        assert_eq!(next(Next::Ppp, ppp_frame), Ok(Network::Ipv4(IP4)));
         let cut = &frame[..frame.len() - 8];
         assert_eq!(
             network(LinkType::Ethernet, cut),
             Err(DecodeError::Truncated)
         );
+    }
+
+    #[test]
+    fn ppp_protocol_field_forms() {
+        let with_address = [&[0xff, 0x03, 0x00, 0x21][..], IP4].concat();
+        assert_eq!(ppp(&with_address), Ok(Network::Ipv4(IP4)));
+        let compressed = [&[0x21][..], IP4].concat();
+        assert_eq!(ppp(&compressed), Ok(Network::Ipv4(IP4)));
+        assert_eq!(ppp(&[0x00, 0x57, 0x60]), Ok(Network::Ipv6(&[0x60][..])));
+        assert_eq!(ppp(&[0xc0, 0x21, 1, 2]), Ok(Network::Other)); // LCP
+        assert_eq!(ppp(&[0x00, 0x3d]), Err(DecodeError::Unsupported));
+        assert_eq!(ppp(&[0xff, 0x03]), Err(DecodeError::Truncated));
+        assert_eq!(ppp(&[0x00]), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn mpls_label_stack() {
+        let stack = [&[0, 1, 0, 64, 0, 2, 1, 64][..], IP4].concat();
+        assert_eq!(
+            network(LinkType::Ethernet, &ethernet(&[0x88, 0x47], &stack)),
+            Ok(Network::Encap(
+                Encap::Mpls,
+                Next::Link(LinkType::RawIp),
+                IP4
+            ))
+        );
+        let pw = [&[0, 1, 1, 64][..], &[0xaa; 14]].concat();
+        assert_eq!(
+            mpls(&pw),
+            Ok(Network::Encap(
+                Encap::Mpls,
+                Next::Link(LinkType::Ethernet),
+                &[0xaa; 14][..]
+            ))
+        );
+        assert_eq!(mpls(&[0, 1, 0, 64]), Err(DecodeError::Truncated));
+        assert_eq!(mpls(&[0, 1, 1, 64]), Err(DecodeError::Truncated));
+        assert_eq!(mpls(&[0, 1, 1, 64, 0, 0]), Err(DecodeError::Truncated));
     }
 
     #[test]

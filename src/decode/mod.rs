@@ -1,7 +1,14 @@
 //! Decoding captured frames down to transport payloads: link layer (Ethernet,
 //! 802.1Q/QinQ, Linux SLL/SLL2, raw IP, BSD loopback), IPv4/IPv6 (extension
-//! headers skipped), IP fragment reassembly (bounded), UDP. RTP/RTCP views
-//! live in [`rtp`].
+//! headers skipped), IP fragment reassembly (bounded), UDP, TCP segments.
+//! RTP/RTCP views live in [`rtp`].
+//!
+//! Mirror traffic often arrives tunnelled: GRE (IP, transparent Ethernet
+//! bridging, PPP, MPLS), ERSPAN type I/II/III, VXLAN (UDP 4789), PPPoE, MPLS
+//! label stacks and IP-in-IP are unwrapped (see [`tunnel`]), the outer
+//! headers skipped and the inner packet decoded fully, fragments included.
+//! Each layer is counted in [`DecodeStats`]; nesting is bounded by
+//! [`MAX_ENCAP_DEPTH`].
 //!
 //! Decoding never panics on any input: malformed frames become a small
 //! [`DecodeError`] that the caller counts and drops.
@@ -10,13 +17,42 @@ pub mod fragment;
 mod ip;
 mod link;
 pub mod rtp;
+pub mod tcp;
+mod tunnel;
 
 use crate::capture::LinkType;
 use crate::Timestamp;
 use fragment::{FragmentKey, Push, Reassembler};
 use ip::{protocol, IpPacket};
-use link::Network;
+use link::{Network, Next};
 use std::net::{IpAddr, SocketAddr};
+pub use tcp::{Segment, TcpFlags};
+
+/// Encapsulations unwrapped in one frame at most; deeper nesting is
+/// malformed (counted in [`DecodeStats::encap_too_deep`]).
+pub const MAX_ENCAP_DEPTH: usize = 8;
+
+/// UDP port of VXLAN (RFC 7348).
+pub const VXLAN_PORT: u16 = 4789;
+
+/// A kind of encapsulation the decoder unwraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Encap {
+    /// GRE carrying IP, Ethernet (0x6558), PPP or MPLS.
+    Gre,
+    /// ERSPAN type I or II (GRE protocol 0x88BE).
+    ErspanII,
+    /// ERSPAN type III (GRE protocol 0x22EB).
+    ErspanIII,
+    /// VXLAN (UDP 4789).
+    Vxlan,
+    /// PPPoE session.
+    Pppoe,
+    /// MPLS label stack.
+    Mpls,
+    /// IPv4 or IPv6 directly in IP (protocols 4 and 41).
+    IpInIp,
+}
 
 /// Why a frame could not be decoded. Counted and dropped, never fatal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -58,8 +94,11 @@ pub struct Datagram<'a> {
 /// The result of decoding one frame.
 #[derive(Debug, Clone, Copy)]
 pub enum Decoded<'a> {
-    /// A complete transport payload.
+    /// A complete UDP payload.
     Datagram(Datagram<'a>),
+    /// A TCP segment (stream reassembly happens above decode, see
+    /// [`crate::sip::stream`]).
+    Segment(Segment<'a>),
     /// An IP fragment was taken by the reassembler and the datagram is not
     /// complete yet (or it was dropped by a limit, counted in
     /// [`DecodeStats::fragments_dropped`]).
@@ -109,6 +148,52 @@ pub struct DecodeStats {
     pub reassembled: u64,
     /// Partial datagrams dropped (timeout or limits).
     pub fragments_dropped: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// GRE layers unwrapped (IP, Ethernet, PPP or MPLS inside).
+    pub gre: u64,
+    /// ERSPAN type I/II layers unwrapped.
+    pub erspan_ii: u64,
+    /// ERSPAN type III layers unwrapped.
+    pub erspan_iii: u64,
+    /// VXLAN layers unwrapped.
+    pub vxlan: u64,
+    /// PPPoE session layers unwrapped.
+    pub pppoe: u64,
+    /// MPLS label stacks unwrapped.
+    pub mpls: u64,
+    /// IP-in-IP layers unwrapped.
+    pub ip_in_ip: u64,
+    /// Frames dropped for nesting more than [`MAX_ENCAP_DEPTH`]
+    /// encapsulations (also counted as malformed).
+    pub encap_too_deep: u64,
+}
+
+impl DecodeStats {
+    /// Counts one unwrapped layer of `kind`.
+    fn count(&mut self, kind: Encap) {
+        let counter = match kind {
+            Encap::Gre => &mut self.gre,
+            Encap::ErspanII => &mut self.erspan_ii,
+            Encap::ErspanIII => &mut self.erspan_iii,
+            Encap::Vxlan => &mut self.vxlan,
+            Encap::Pppoe => &mut self.pppoe,
+            Encap::Mpls => &mut self.mpls,
+            Encap::IpInIp => &mut self.ip_in_ip,
+        };
+        *counter += 1;
+    }
+
+    /// Encapsulation layers unwrapped, all kinds together.
+    pub fn tunnelled(&self) -> u64 {
+        self.gre
+            + self.erspan_ii
+            + self.erspan_iii
+            + self.vxlan
+            + self.pppoe
+            + self.mpls
+            + self.ip_in_ip
+    }
 }
 
 /// Stateful frame decoder (state = the fragment reassembler).
@@ -163,8 +248,17 @@ impl Decoder {
     }
 }
 
-/// Link layer, IP, reassembly, transport. Split from [`Decoder::decode`] so
-/// the result may borrow the reassembler while the stats are updated.
+/// What one IP packet's transport layer yields.
+enum Step<'a> {
+    /// Decoding is finished.
+    Done(Decoded<'a>),
+    /// The payload is an encapsulation to unwrap.
+    Encap(Encap, Next, &'a [u8]),
+}
+
+/// Link layer, IP, reassembly, transport, and again for each encapsulation.
+/// Split from [`Decoder::decode`] so the result may borrow the reassembler
+/// while the stats are updated.
 fn decode_frame<'a>(
     reassembler: &'a mut Reassembler,
     stats: &mut DecodeStats,
@@ -176,15 +270,56 @@ fn decode_frame<'a>(
         reassembler.expire(ts);
         stats.fragments_dropped = reassembler.dropped();
     }
-    let packet = match link::network(link, data)? {
-        Network::Ipv4(bytes) => ip::ipv4(bytes)?,
-        Network::Ipv6(bytes) => ip::ipv6(bytes)?,
-        Network::Other => return Ok(Decoded::Ignored),
-    };
+    // Taken by the first fragment: a reassembled datagram borrows it, so a
+    // fragment nested inside a reassembled datagram cannot be reassembled.
+    let mut reassembler = Some(reassembler);
+    let mut next = Next::Link(link);
+    let mut data = data;
+    let mut depth = 0;
+    loop {
+        let step = match link::next(next, data)? {
+            Network::Ipv4(bytes) => ip_packet(&mut reassembler, stats, ts, ip::ipv4(bytes)?)?,
+            Network::Ipv6(bytes) => ip_packet(&mut reassembler, stats, ts, ip::ipv6(bytes)?)?,
+            Network::Other => return Ok(Decoded::Ignored),
+            Network::Encap(kind, inner, bytes) => Step::Encap(kind, inner, bytes),
+        };
+        match step {
+            Step::Done(decoded) => {
+                if let Decoded::Segment(_) = decoded {
+                    stats.tcp_segments += 1;
+                }
+                return Ok(decoded);
+            }
+            Step::Encap(kind, inner, bytes) => {
+                depth += 1;
+                if depth > MAX_ENCAP_DEPTH {
+                    stats.encap_too_deep += 1;
+                    return Err(DecodeError::Malformed);
+                }
+                stats.count(kind);
+                next = inner;
+                data = bytes;
+            }
+        }
+    }
+}
+
+/// One IP packet: through the reassembler when it is a fragment, then its
+/// transport layer.
+fn ip_packet<'a>(
+    reassembler: &mut Option<&'a mut Reassembler>,
+    stats: &mut DecodeStats,
+    ts: Timestamp,
+    packet: IpPacket<'a>,
+) -> Result<Step<'a>, DecodeError> {
     let Some(fragment) = packet.fragment else {
         return transport(packet.src, packet.dst, packet.protocol, packet.payload);
     };
     stats.fragments += 1;
+    let Some(reassembler) = reassembler.take() else {
+        // A fragment inside a datagram that was itself reassembled.
+        return Err(DecodeError::Unsupported);
+    };
     let key = FragmentKey {
         src: packet.src,
         dst: packet.dst,
@@ -194,7 +329,7 @@ fn decode_frame<'a>(
     let pushed = reassembler.push(ts, key, fragment.offset, fragment.more, packet.payload);
     stats.fragments_dropped = reassembler.dropped();
     match pushed? {
-        Push::Held | Push::Dropped => Ok(Decoded::FragmentHeld),
+        Push::Held | Push::Dropped => Ok(Step::Done(Decoded::FragmentHeld)),
         Push::Complete => {
             stats.reassembled += 1;
             let reassembler: &'a Reassembler = reassembler;
@@ -205,7 +340,7 @@ fn decode_frame<'a>(
 
 /// Decodes a reassembled datagram. For IPv6 the payload starts with the
 /// fragment header's next header, which may be another extension header.
-fn reassembled<'a>(packet: IpPacket<'_>, payload: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+fn reassembled<'a>(packet: IpPacket<'_>, payload: &'a [u8]) -> Result<Step<'a>, DecodeError> {
     let (protocol, payload) = if packet.src.is_ipv6() {
         let (protocol, payload, _) = ip::extensions(packet.protocol, payload, false)?;
         (protocol, payload)
@@ -221,28 +356,52 @@ fn transport(
     dst: IpAddr,
     protocol: u8,
     payload: &[u8],
-) -> Result<Decoded<'_>, DecodeError> {
+) -> Result<Step<'_>, DecodeError> {
     match protocol {
         protocol::UDP => {
             let (src_port, dst_port, payload) = udp(payload)?;
-            Ok(Decoded::Datagram(Datagram {
+            // The only extra work on the UDP path: one comparison.
+            if dst_port == VXLAN_PORT {
+                if let Some(inner) = tunnel::vxlan(payload) {
+                    return Ok(Step::Encap(
+                        Encap::Vxlan,
+                        Next::Link(LinkType::Ethernet),
+                        inner,
+                    ));
+                }
+            }
+            Ok(Step::Done(Decoded::Datagram(Datagram {
                 transport: Transport::Udp,
                 src: SocketAddr::new(src, src_port),
                 dst: SocketAddr::new(dst, dst_port),
                 payload,
-            }))
+            })))
         }
+        protocol::TCP => Ok(Step::Done(Decoded::Segment(tcp::segment(
+            src, dst, payload,
+        )?))),
+        protocol::GRE => Ok(match tunnel::gre(payload)? {
+            Some((kind, next, inner)) => Step::Encap(kind, next, inner),
+            None => Step::Done(Decoded::Ignored),
+        }),
+        protocol::IPIP => Ok(Step::Encap(
+            Encap::IpInIp,
+            Next::Link(LinkType::Ipv4),
+            payload,
+        )),
+        protocol::IPV6_IN_IP => Ok(Step::Encap(
+            Encap::IpInIp,
+            Next::Link(LinkType::Ipv6),
+            payload,
+        )),
         // IPv4 may carry AH before the transport header too.
         protocol::AUTH => {
             // The walk skips every AH, so this recurses at most once.
             let (protocol, payload, _) = ip::extensions(protocol::AUTH, payload, false)?;
             transport(src, dst, protocol, payload)
         }
-        // SIP over TCP: parse the segment here into a `Transport::Tcp`
-        // datagram once stream reassembly exists above decode.
-        protocol::TCP => Ok(Decoded::Ignored),
-        // ICMP, SCTP, GRE, ESP, no next header, ...
-        _ => Ok(Decoded::Ignored),
+        // ICMP, SCTP, ESP, no next header, ...
+        _ => Ok(Step::Done(Decoded::Ignored)),
     }
 }
 
@@ -356,7 +515,7 @@ mod tests {
             d.decode(Timestamp(0), LinkType::Ipv4, &frame).unwrap_err(),
             DecodeError::Truncated
         );
-        let frame = ethernet(0x8847, &[0; 20]);
+        let frame = ethernet(0x88b5, &[0; 20]);
         assert_eq!(
             d.decode(Timestamp(0), LinkType::Ethernet, &frame)
                 .unwrap_err(),
@@ -370,10 +529,9 @@ mod tests {
     }
 
     #[test]
-    fn tcp_icmp_and_arp_are_ignored() {
+    fn icmp_and_arp_are_ignored() {
         let mut d = Decoder::new(FragmentLimits::default());
         for frame in [
-            ethernet(0x0800, &ipv4(6, 1, 0, &[0; 20])),
             ethernet(0x0800, &ipv4(1, 1, 0, &[8, 0, 0, 0])),
             ethernet(0x0806, &[0; 28]),
         ] {
@@ -528,5 +686,232 @@ mod tests {
             }
         }
         assert_eq!(d.stats().frames, 80_000);
+    }
+
+    fn tcp_segment(src_port: u16, dst_port: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut t = src_port.to_be_bytes().to_vec();
+        t.extend_from_slice(&dst_port.to_be_bytes());
+        t.extend_from_slice(&seq.to_be_bytes());
+        t.extend_from_slice(&[0, 0, 0, 0, 5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        t.extend_from_slice(payload);
+        t
+    }
+
+    const SIP: &[u8] = b"OPTIONS sip:a SIP/2.0\r\n\r\n";
+
+    /// The UDP datagram a tunnelled frame ends in, and the decoder's stats.
+    fn inner_udp(link: LinkType, frame: &[u8]) -> (Vec<u8>, DecodeStats) {
+        let mut d = Decoder::new(FragmentLimits::default());
+        let (_, dst, payload) = datagram(d.decode(Timestamp(0), link, frame).unwrap());
+        assert_eq!(dst.port(), 5062);
+        (payload, d.stats().clone())
+    }
+
+    fn inner_ipv4_udp() -> Vec<u8> {
+        ipv4(17, 9, 0, &udp_segment(5060, 5062, SIP))
+    }
+
+    fn gre(protocol: u16, payload: &[u8]) -> Vec<u8> {
+        let mut g = vec![0, 0];
+        g.extend_from_slice(&protocol.to_be_bytes());
+        g.extend_from_slice(payload);
+        g
+    }
+
+    #[test]
+    fn tcp_segments_are_exposed() {
+        let frame = ethernet(
+            0x0800,
+            &ipv4(6, 1, 0, &tcp_segment(40000, 6060, 77, 0x18, SIP)),
+        );
+        let mut d = Decoder::new(FragmentLimits::default());
+        match d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap() {
+            Decoded::Segment(s) => {
+                assert_eq!(s.src, SocketAddr::from((Ipv4Addr::from(SRC4), 40000)));
+                assert_eq!(s.dst.port(), 6060);
+                assert_eq!(s.seq, 77);
+                assert_eq!(s.payload, SIP);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.stats().tcp_segments, 1);
+        let bad = ethernet(0x0800, &ipv4(6, 1, 0, &[0; 20]));
+        assert_eq!(
+            d.decode(Timestamp(0), LinkType::Ethernet, &bad)
+                .unwrap_err(),
+            DecodeError::Malformed
+        );
+    }
+
+    #[test]
+    fn gre_transparent_ethernet_bridging_frame() {
+        let inner = ethernet(0x0800, &inner_ipv4_udp());
+        let frame = ethernet(0x0800, &ipv4(47, 1, 0, &gre(0x6558, &inner)));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!(payload, SIP);
+        assert_eq!((stats.gre, stats.tunnelled()), (1, 1));
+    }
+
+    #[test]
+    fn vlan_gre_ppp_ipv4() {
+        // 802.1Q -> IPv4 -> GRE v1 (PPTP) -> PPP (FF 03 0021) -> IPv4 -> UDP
+        let ip = inner_ipv4_udp();
+        let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
+        ppp.extend_from_slice(&ip);
+        let mut g = vec![0x30, 0x01, 0x88, 0x0b];
+        g.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+        g.extend_from_slice(&[0, 1, 0, 0, 0, 5]);
+        g.extend_from_slice(&ppp);
+        let mut tagged = vec![0x00, 0x8e, 0x08, 0x00];
+        tagged.extend_from_slice(&ipv4(47, 1, 0, &g));
+        let frame = ethernet(0x8100, &tagged);
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!(payload, SIP);
+        assert_eq!(stats.gre, 1);
+    }
+
+    #[test]
+    fn pppoe_ppp_ipv4_is_counted() {
+        let ip = inner_ipv4_udp();
+        let mut pppoe = vec![0x11, 0x00, 0x00, 0x01];
+        pppoe.extend_from_slice(&(ip.len() as u16 + 2).to_be_bytes());
+        pppoe.extend_from_slice(&[0x00, 0x21]);
+        pppoe.extend_from_slice(&ip);
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &ethernet(0x8864, &pppoe));
+        assert_eq!(payload, SIP);
+        assert_eq!(stats.pppoe, 1);
+    }
+
+    #[test]
+    fn erspan_ii_and_iii_frames() {
+        let inner = ethernet(0x0800, &inner_ipv4_udp());
+        let mut g = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1];
+        g.extend_from_slice(&[0x10, 0x05, 0x00, 0x03, 0, 0, 0, 1]);
+        g.extend_from_slice(&inner);
+        let frame = ethernet(0x0800, &ipv4(47, 1, 0, &g));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!(
+            (payload.as_slice(), stats.erspan_ii, stats.gre),
+            (SIP, 1, 0)
+        );
+        let mut g = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 1];
+        g.extend_from_slice(&[0x20, 0x05, 0x00, 0x03, 0, 0, 0, 9, 0, 0, 0, 0]);
+        g.extend_from_slice(&inner);
+        let frame = ethernet(0x0800, &ipv4(47, 1, 0, &g));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!((payload.as_slice(), stats.erspan_iii), (SIP, 1));
+    }
+
+    #[test]
+    fn vxlan_frame_and_plain_udp_on_4789() {
+        let inner = ethernet(0x0800, &inner_ipv4_udp());
+        let mut v = vec![0x08, 0, 0, 0, 0, 0, 7, 0];
+        v.extend_from_slice(&inner);
+        let frame = ethernet(0x0800, &ipv4(17, 1, 0, &udp_segment(55555, VXLAN_PORT, &v)));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!((payload.as_slice(), stats.vxlan), (SIP, 1));
+        // Without the I flag it is just UDP to port 4789.
+        let frame = ethernet(
+            0x0800,
+            &ipv4(17, 1, 0, &udp_segment(1, VXLAN_PORT, &[0; 30])),
+        );
+        let mut d = Decoder::new(FragmentLimits::default());
+        let (_, dst, _) = datagram(d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap());
+        assert_eq!((dst.port(), d.stats().vxlan), (VXLAN_PORT, 0));
+    }
+
+    #[test]
+    fn mpls_stacks_over_ip_and_ethernet_pseudowire() {
+        let ip = inner_ipv4_udp();
+        let mut stack = vec![0, 1, 0x00, 64, 0, 2, 0x01, 64]; // two labels, S on the 2nd
+        stack.extend_from_slice(&ip);
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &ethernet(0x8847, &stack));
+        assert_eq!((payload.as_slice(), stats.mpls), (SIP, 1));
+        // Pseudowire with control word, then Ethernet.
+        let mut pw = vec![0, 3, 0x01, 64, 0, 0, 0, 0];
+        pw.extend_from_slice(&ethernet(0x0800, &ip));
+        let (payload, _) = inner_udp(LinkType::Ethernet, &ethernet(0x8847, &pw));
+        assert_eq!(payload, SIP);
+        // A stack that never ends.
+        let mut d = Decoder::new(FragmentLimits::default());
+        let endless = ethernet(0x8847, &[0, 1, 0, 64, 0, 1, 0, 64]);
+        assert!(d
+            .decode(Timestamp(0), LinkType::Ethernet, &endless)
+            .is_err());
+    }
+
+    #[test]
+    fn ip_in_ip_and_gre_over_ipv6() {
+        let frame = ethernet(0x0800, &ipv4(4, 1, 0, &inner_ipv4_udp()));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!((payload.as_slice(), stats.ip_in_ip), (SIP, 1));
+        let frame = ethernet(0x86dd, &ipv6(47, &gre(0x0800, &inner_ipv4_udp())));
+        let (payload, stats) = inner_udp(LinkType::Ethernet, &frame);
+        assert_eq!((payload.as_slice(), stats.gre), (SIP, 1));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        // IP-in-IP nested deeper than the limit.
+        let mut packet = inner_ipv4_udp();
+        for _ in 0..MAX_ENCAP_DEPTH {
+            packet = ipv4(4, 1, 0, &packet);
+        }
+        let (payload, stats) = inner_udp(LinkType::Ipv4, &packet);
+        assert_eq!(
+            (payload.as_slice(), stats.ip_in_ip),
+            (SIP, MAX_ENCAP_DEPTH as u64)
+        );
+        let packet = ipv4(4, 1, 0, &packet);
+        let mut d = Decoder::new(FragmentLimits::default());
+        assert_eq!(
+            d.decode(Timestamp(0), LinkType::Ipv4, &packet).unwrap_err(),
+            DecodeError::Malformed
+        );
+        assert_eq!((d.stats().encap_too_deep, d.stats().malformed), (1, 1));
+    }
+
+    #[test]
+    fn fragmented_inner_packet_and_fragmented_outer_packet() {
+        let sip: Vec<u8> = SIP.iter().copied().cycle().take(2000).collect();
+        let segment = udp_segment(5060, 5062, &sip);
+        // Inner fragments, each in its own GRE/TEB frame.
+        let mut d = Decoder::new(FragmentLimits::default());
+        let mut done = None;
+        for (i, chunk) in segment.chunks(1480).enumerate() {
+            let more = if (i + 1) * 1480 < segment.len() {
+                0x2000
+            } else {
+                0
+            };
+            let inner = ethernet(0x0800, &ipv4(17, 77, more | (i * 185) as u16, chunk));
+            let frame = ethernet(0x0800, &ipv4(47, i as u16, 0, &gre(0x6558, &inner)));
+            if let Decoded::Datagram(dg) =
+                d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap()
+            {
+                done = Some(dg.payload.to_vec());
+            }
+        }
+        assert_eq!(done.as_deref(), Some(sip.as_slice()));
+        assert_eq!((d.stats().gre, d.stats().reassembled), (2, 1));
+        // Outer fragments of a GRE packet carrying a whole inner packet.
+        let inner = ethernet(0x0800, &ipv4(17, 5, 0, &segment));
+        let outer = gre(0x6558, &inner);
+        let mut d = Decoder::new(FragmentLimits::default());
+        let mut done = None;
+        for (i, chunk) in outer.chunks(1480).enumerate() {
+            let more = if (i + 1) * 1480 < outer.len() {
+                0x2000
+            } else {
+                0
+            };
+            let frame = ethernet(0x0800, &ipv4(47, 99, more | (i * 185) as u16, chunk));
+            if let Decoded::Datagram(dg) =
+                d.decode(Timestamp(0), LinkType::Ethernet, &frame).unwrap()
+            {
+                done = Some(dg.payload.to_vec());
+            }
+        }
+        assert_eq!(done.as_deref(), Some(sip.as_slice()));
     }
 }

@@ -146,6 +146,10 @@ const EARLY_CONFIRM: u8 = 3;
 const MAX_DROPOUT: i64 = 3000;
 /// Frames interleaved per write.
 const SCRATCH_FRAMES: usize = 1024;
+/// `place` writes final samples out only once this many have accumulated
+/// (128 ms): one larger write instead of one per packet. Which samples are
+/// final (the horizon) does not depend on it, so neither does the output.
+const FLUSH_BATCH: i64 = SCRATCH_FRAMES as i64;
 
 /// Sliding minimum of anchor offsets over the last ~2 s of packets, in
 /// fixed buckets (no allocation, O(1) per packet).
@@ -390,6 +394,10 @@ pub struct Timeline {
     window: usize,
     /// Everything before this position has been written to the WAV.
     flushed: i64,
+    /// Everything before this position is final (older than the reorder
+    /// delay): no packet may change it any more. `flushed <= horizon`; the
+    /// samples in between are written out in batches of [`FLUSH_BATCH`].
+    horizon: i64,
     finished: bool,
     channels: [ChannelState; 2],
     store: Store,
@@ -429,6 +437,7 @@ impl Timeline {
             limits,
             window,
             flushed: 0,
+            horizon: 0,
             finished: false,
             channels: [channel.clone(), channel],
             store,
@@ -492,7 +501,10 @@ impl Timeline {
             return Ok(());
         }
         let now_pos = self.capture_pos(now);
-        self.advance_to(now_pos, out)?;
+        self.move_horizon(now_pos);
+        if self.horizon - self.flushed >= FLUSH_BATCH {
+            self.flush_to(self.horizon, out)?;
+        }
 
         let threshold = i64::try_from(self.limits.jump_threshold_samples).unwrap_or(i64::MAX);
         let ch = &mut self.channels[channel as usize];
@@ -511,7 +523,7 @@ impl Timeline {
             return Ok(());
         }
         end = end.min(max);
-        if end <= self.flushed {
+        if end <= self.horizon {
             ch.stats.late += 1;
             return Ok(());
         }
@@ -520,14 +532,14 @@ impl Timeline {
             // Memory stays bounded: push older samples out to make room.
             self.flush_to(end - window, out)?;
         }
-        let first = pos.max(0).max(self.flushed);
+        let first = pos.max(0).max(self.horizon);
         if first >= end {
             // The flush forward was cut short by `max_samples`.
             self.channels[channel as usize].stats.beyond_max += 1;
             return Ok(());
         }
         // In bounds: pos <= first < end <= pos + payload.len(), and
-        // flushed <= first < end <= flushed + window.
+        // flushed <= horizon <= first < end <= flushed + window.
         let skip = (first - pos) as usize;
         let len = (end - first) as usize;
         let src = &payload[skip..skip + len];
@@ -584,16 +596,16 @@ impl Timeline {
             return Ok(());
         }
         let now_pos = self.capture_pos(now);
-        self.advance_to(now_pos, out)
+        self.move_horizon(now_pos);
+        self.flush_to(self.horizon, out)
     }
 
-    fn advance_to<W: Write + Seek>(
-        &mut self,
-        now_pos: i64,
-        out: &mut WavWriter<W>,
-    ) -> io::Result<()> {
+    /// Makes final what is older than the reorder delay at `now_pos`.
+    fn move_horizon(&mut self, now_pos: i64) {
         let delay = i64::try_from(self.limits.reorder_delay_samples).unwrap_or(i64::MAX);
-        self.flush_to(now_pos.saturating_sub(delay), out)
+        let max = i64::try_from(self.limits.max_samples).unwrap_or(i64::MAX);
+        let final_end = now_pos.saturating_sub(delay).min(max);
+        self.horizon = self.horizon.max(final_end);
     }
 
     /// Flushes everything up to `end`: afterwards `out` holds exactly
@@ -610,7 +622,7 @@ impl Timeline {
         if self.finished {
             return Ok(());
         }
-        let end_pos = self.capture_pos(end);
+        let end_pos = self.capture_pos(end).max(self.horizon);
         self.flush_to(end_pos, out)?;
         self.finished = true;
         Ok(())
@@ -653,6 +665,7 @@ impl Timeline {
             }
             self.flushed += n as i64;
         }
+        self.horizon = self.horizon.max(self.flushed);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod message;
 pub mod sdp;
+pub mod stream;
 
 pub use message::{looks_like_sip, CSeq, Limits, Message, Method, NameAddr, SipError, StartLine};
 pub use sdp::{Direction, Media, MediaKind, MediaProtocol, Origin, RtpMap, SessionDescription};

@@ -99,6 +99,11 @@ impl Stereo {
 /// using an independent decoder (not taprec's), checking header sizes.
 pub fn read_wav(path: &Path) -> Stereo {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    parse_wav(&bytes)
+}
+
+/// Parses WAV bytes as [`read_wav`] does.
+pub fn parse_wav(bytes: &[u8]) -> Stereo {
     assert_eq!(&bytes[0..4], b"RIFF");
     assert_eq!(&bytes[8..12], b"WAVE");
     let riff_len = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Whole-process benchmark of `taprec replay` (issue 7).
+#
+#   scripts/bench.sh            # scales 1000, 5000 and 20000 concurrent calls
+#   SCALES="5000:20" scripts/bench.sh
+#
+# For each scale CALLS:SECONDS it generates with `taprec synth` a capture of
+# CALLS concurrent G.711 calls (both directions, 20 ms packets, SIP included)
+# lasting SECONDS of talk time, then measures with /usr/bin/time -v:
+#   - the floor: examples/read_floor reads every frame with the same FileReader
+#     and discards it;
+#   - `taprec replay --no-upload` of the same capture into a fresh spool;
+# and prints packets/s end to end (wall) and per CPU second (user + sys: the
+# replay runs on one thread), the ratio of the replay's wall time to the
+# floor's, peak RSS, and memory per active call ((replay peak RSS - floor peak
+# RSS) / calls). Then examples/check_recordings spot-checks the recordings:
+# every call recorded, durations and the two parties' tones on the right
+# channels.
+#
+# Environment: BENCH_DIR (captures, default /tmp/taprec-bench), BENCH_SPOOL
+# (spool, default /dev/shm/taprec-bench-spool when /dev/shm exists: the
+# spool fsyncs every recording, and on a slow disk that alone would be the
+# figure), KEEP=1 keeps captures and spool afterwards.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SCALES=${SCALES:-"1000:20 5000:20 20000:5"}
+BENCH_DIR=${BENCH_DIR:-/tmp/taprec-bench}
+if [[ -z "${BENCH_SPOOL:-}" ]]; then
+    if [[ -d /dev/shm ]]; then BENCH_SPOOL=/dev/shm/taprec-bench-spool; else BENCH_SPOOL=$BENCH_DIR/spool; fi
+fi
+TARGET=${CARGO_TARGET_DIR:-target}
+
+cargo build --release --quiet --bin taprec --example read_floor --example check_recordings
+TAPREC=$TARGET/release/taprec
+FLOOR=$TARGET/release/examples/read_floor
+CHECK=$TARGET/release/examples/check_recordings
+mkdir -p "$BENCH_DIR"
+
+# Runs a command under /usr/bin/time -v; sets WALL, CPU and RSS_KB.
+measure() {
+    local log=$BENCH_DIR/time.log
+    /usr/bin/time -v -o "$log" "$@" >"$BENCH_DIR/out.log" 2>&1 || {
+        echo "FAILED: $*" >&2; tail -5 "$BENCH_DIR/out.log" >&2; exit 1; }
+    WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,t,":"); s=0; for(i=1;i<=n;i++) s=s*60+t[i]; print s}' "$log")
+    CPU=$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$log")
+    RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+}
+
+printf '%-7s %-9s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" floor_pps ratio peak_MB KiB/call
+results=()
+for scale in $SCALES; do
+    calls=${scale%%:*}
+    secs=${scale##*:}
+    pcap=$BENCH_DIR/synth-$calls-$secs.pcap
+    if [[ ! -s $pcap ]]; then
+        "$TAPREC" --log-level warn synth -o "$pcap" --calls "$calls" --concurrency "$calls" --duration "$secs" >/dev/null
+    fi
+    frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["frames"])' "${pcap%.pcap}.json")
+    cat "$pcap" >/dev/null # both runs read it from the page cache
+
+    measure "$FLOOR" "$pcap"
+    floor_wall=$WALL floor_rss=$RSS_KB
+
+    rm -rf "$BENCH_SPOOL"
+    measure "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
+    check=$("$CHECK" "${pcap%.pcap}.json" "$BENCH_SPOOL" 50)
+
+    row=$(python3 - "$calls" "$frames" "$WALL" "$CPU" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'
+import sys
+calls, frames = int(sys.argv[1]), int(sys.argv[2])
+wall, cpu, rss, fwall, frss = (float(x) for x in sys.argv[3:])
+wall, fwall, cpu = max(wall, 0.01), max(fwall, 0.01), max(cpu, 0.01)
+print(f"{calls:<7} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} {frames/fwall/1e6:<9.2f} "
+      f"{wall/fwall:<8.2f} {rss/1024:<9.0f} {(rss-frss)/calls:<9.1f}")
+PY
+)
+    echo "$row   (Mpps; ratio = replay wall / floor wall)"
+    echo "        $check"
+    results+=("$row")
+    [[ ${KEEP:-0} == 1 ]] || rm -rf "$BENCH_SPOOL"
+done
+[[ ${KEEP:-0} == 1 ]] || rm -rf "$BENCH_DIR"
