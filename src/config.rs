@@ -25,12 +25,78 @@ pub struct Config {
     /// Delivery of recordings to the recording API.
     #[serde(default)]
     pub upload: UploadConfig,
+    /// Live capture (`taprec run`).
+    #[serde(default)]
+    pub capture: CaptureConfig,
+    /// The long-running service (`taprec run`): metrics endpoint, shutdown.
+    #[serde(default)]
+    pub service: ServiceConfig,
     /// Duplicate packets and calls seen on several hops.
     pub dedup: crate::call::settings::DedupConfig,
     /// Calls crossing a B2BUA as several legs.
     pub b2bua: crate::call::settings::B2buaConfig,
     /// Phone number rewriting and calls between local parties.
     pub numbers: crate::call::settings::NumbersConfig,
+}
+
+/// The BPF filter used when `capture.filter` is not set: every UDP datagram
+/// (SIP and RTP on any port, IPv4 fragments), IPv6 fragments, SIP over TCP
+/// on the usual ports, and the same inside one VLAN tag.
+pub const DEFAULT_CAPTURE_FILTER: &str = "udp or (ip6 and ip6[6] == 44) \
+or (tcp and (port 5060 or port 5061 or port 5080)) \
+or (vlan and (udp or (ip6 and ip6[6] == 44) or (tcp and (port 5060 or port 5061 or port 5080))))";
+
+/// `[capture]`: live capture from a network interface (`taprec run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// The interface to capture from (a mirror/SPAN port), e.g. `eth1`.
+    pub interface: String,
+    /// BPF filter applied in the kernel; empty captures everything.
+    pub filter: String,
+    /// Put the interface in promiscuous mode (needed on a mirror port).
+    pub promiscuous: bool,
+    /// Size of the kernel's memory-mapped capture ring, MiB.
+    pub buffer_mib: u32,
+    /// Bytes kept of each frame.
+    pub snaplen: u32,
+    /// Packets queued between the capture thread and the recorder thread;
+    /// beyond it packets are dropped and counted.
+    pub queue_packets: usize,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            interface: String::new(),
+            filter: DEFAULT_CAPTURE_FILTER.to_string(),
+            promiscuous: true,
+            buffer_mib: 64,
+            snaplen: 65_535,
+            queue_packets: 262_144,
+        }
+    }
+}
+
+/// `[service]`: the running service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// `host:port` of the HTTP endpoint serving `/metrics` (Prometheus text)
+    /// and `/health`; empty disables it. Keep it on loopback.
+    pub metrics_listen: String,
+    /// On SIGTERM, seconds to keep uploading what is ready before exiting
+    /// (what is left stays queued in the spool for the next start).
+    pub shutdown_upload_secs: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            metrics_listen: "127.0.0.1:9187".to_string(),
+            shutdown_upload_secs: 10,
+        }
+    }
 }
 
 /// `[recording]`: how calls are recorded.
@@ -417,11 +483,46 @@ impl Config {
             }
         }
         self.upload.validate()?;
+        self.validate_live()?;
         if self.spool.dir.as_os_str().is_empty() {
             return Err(ConfigError::Value {
                 key: "spool.dir",
                 value: String::new(),
                 why: "must name a directory",
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_live(&self) -> Result<(), ConfigError> {
+        let c = &self.capture;
+        if c.buffer_mib == 0 || c.buffer_mib > 4096 {
+            return Err(ConfigError::Value {
+                key: "capture.buffer_mib",
+                value: c.buffer_mib.to_string(),
+                why: "must be between 1 and 4096",
+            });
+        }
+        if c.snaplen < 128 || c.snaplen > 262_144 {
+            return Err(ConfigError::Value {
+                key: "capture.snaplen",
+                value: c.snaplen.to_string(),
+                why: "must be between 128 and 262144",
+            });
+        }
+        if c.queue_packets < 1024 {
+            return Err(ConfigError::Value {
+                key: "capture.queue_packets",
+                value: c.queue_packets.to_string(),
+                why: "must be at least 1024",
+            });
+        }
+        let listen = &self.service.metrics_listen;
+        if !listen.is_empty() && listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Value {
+                key: "service.metrics_listen",
+                value: listen.clone(),
+                why: "must be an address and port such as 127.0.0.1:9187, or empty",
             });
         }
         Ok(())

@@ -49,9 +49,11 @@ pub mod decode;
 #[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod media;
 pub mod memory_store;
+pub mod metrics;
 pub mod mock_api;
 pub mod ratelimit;
 pub mod recorder;
+pub mod service;
 #[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod sip;
 pub mod spool;

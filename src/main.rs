@@ -33,6 +33,9 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Capture live from an interface, record and upload until stopped
+    /// (SIGTERM/SIGINT finalize active calls; SIGHUP reloads the config).
+    Run(Box<taprec::service::RunArgs>),
     /// Record the calls in pcap/pcapng files into the spool.
     Replay(Box<ReplayArgs>),
     /// Write a synthetic capture of SIP calls whose parties send distinct tones.
@@ -221,6 +224,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
     let result = match &cli.command {
+        Command::Run(args) => taprec::service::main(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay(args),
         Command::Synth(args) => taprec::synth::run(args).map(|()| ExitCode::SUCCESS),
         Command::Upload(args) => upload(args),

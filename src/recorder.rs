@@ -24,6 +24,7 @@ use crate::media::{Channel, Law, SampleFormat};
 use crate::ratelimit::SourceLimiter;
 use crate::sip::message::{looks_like_sip, Message};
 use crate::sip::message::{Limits as SipLimits, SipError};
+use crate::sip::sctp::SctpMessages;
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
 use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
 use crate::Timestamp;
@@ -110,6 +111,8 @@ pub struct RecorderStats {
     /// Media addresses of a call forgotten or not learned because of
     /// `limits.max_streams_per_call`.
     pub media_addrs_dropped: u64,
+    /// Packet loss of each recorded call (both sides together), percent.
+    pub call_loss: crate::metrics::LossHistogram,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
     /// sequence number on the same channel).
     pub rtp_copies: u64,
@@ -193,6 +196,8 @@ struct Core<S: Store> {
     /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
     /// candidates for a new leg's first leg.
     recent_invites: VecDeque<(Timestamp, u32)>,
+    /// SIP over SCTP: user messages being reassembled.
+    sctp: SctpMessages,
 }
 
 /// At most this many recent INVITEs are candidates for B2BUA correlation.
@@ -218,6 +223,7 @@ impl<S: Store> Recorder<S> {
                 by_call_id: FxHashMap::default(),
                 index: MediaIndex::new(),
                 tombstones: FxHashMap::default(),
+                sctp: SctpMessages::new(),
                 clock: None,
                 next_sweep: Timestamp(i64::MIN),
                 stats: RecorderStats::default(),
@@ -278,6 +284,20 @@ impl<S: Store> Recorder<S> {
         self.core.finish_all();
     }
 
+    /// The service is stopping: finalizes every call still open (recordings
+    /// are flagged as truncated by shutdown) and commits them to the store.
+    pub fn shutdown(&mut self) {
+        self.core.finish_with(EndReason::Shutdown);
+    }
+
+    /// Applies a changed configuration (SIGHUP) to what follows: users,
+    /// local networks, recording settings, timers and the call and SIP size
+    /// limits. The store and the fragment reassembly limits keep their
+    /// start-up values.
+    pub fn reload_config(&mut self, config: &Config) {
+        self.core.config = config.clone();
+    }
+
     /// Takes the outcomes reported since the last call.
     pub fn take_outcomes(&mut self) -> Vec<Outcome> {
         std::mem::take(&mut self.core.outcomes)
@@ -305,10 +325,21 @@ impl<S: Store> Recorder<S> {
 impl<S: Store> Core<S> {
     fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
         self.tick(now);
+        let payload = datagram.payload;
+        if datagram.transport == Transport::Sctp {
+            // SIP over SCTP (RFC 4168): user messages from DATA chunks.
+            let mut sctp = std::mem::take(&mut self.sctp);
+            sctp.push(datagram.src, datagram.dst, payload, &mut |message| {
+                if looks_like_sip(message) {
+                    self.handle_stream_sip(now, datagram.src, datagram.dst, message);
+                }
+            });
+            self.sctp = sctp;
+            return;
+        }
         if datagram.transport != Transport::Udp {
             return;
         }
-        let payload = datagram.payload;
         match payload.first() {
             // RTP and RTCP start with version 2; SIP starts with a letter.
             Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
@@ -939,10 +970,14 @@ impl<S: Store> Core<S> {
     }
 
     fn finish_all(&mut self) {
+        self.finish_with(EndReason::EndOfInput);
+    }
+
+    fn finish_with(&mut self, reason: EndReason) {
         for id in 0..self.slots.len() {
             if let Some(Some(slot)) = self.slots.get(id) {
                 let end = slot.dialog.last_activity;
-                self.finalize(id as u32, end, EndReason::EndOfInput);
+                self.finalize(id as u32, end, reason);
             }
         }
     }
@@ -1055,17 +1090,30 @@ impl<S: Store> Core<S> {
             None => rec.timeline.finish(end, &mut rec.writer),
         };
         let metadata = build_metadata(dialog, &rec, answer, end, reason, &self.config);
+        let (lost, total) = [Channel::Left, Channel::Right]
+            .iter()
+            .map(|&c| rec.timeline.stats(c))
+            .fold((0u64, 0u64), |(l, t), s| {
+                (l + s.lost, t + s.packets + s.lost)
+            });
         let Recording { id, writer, .. } = rec;
         let committed = flushed
             .and_then(|()| writer.finish())
             .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
             .and_then(|out| self.store.commit(&id, out, &metadata));
         match committed {
-            Ok(()) => Outcome::Recorded {
-                call_id: dialog.call_id.clone(),
-                id,
-                metadata: Box::new(metadata),
-            },
+            Ok(()) => {
+                if total > 0 {
+                    self.stats
+                        .call_loss
+                        .observe(lost as f64 * 100.0 / total as f64);
+                }
+                Outcome::Recorded {
+                    call_id: dialog.call_id.clone(),
+                    id,
+                    metadata: Box::new(metadata),
+                }
+            }
             Err(e) => {
                 self.stats.store_errors += 1;
                 tracing::error!(call_id = %dialog.call_id, id = %id, error = %e, "recording lost: cannot write it");
@@ -1114,6 +1162,9 @@ fn unanswered_reason(dialog: &Dialog, reason: EndReason) -> String {
         State::Ended => "ended before it was answered".to_string(),
         _ if reason == EndReason::Evicted => {
             "unanswered: dropped because the call table was full (limits.max_calls)".to_string()
+        }
+        _ if reason == EndReason::Shutdown => {
+            "unanswered: no final response before taprec was stopped".to_string()
         }
         _ if reason == EndReason::EndOfInput => {
             "unanswered: no final response before the end of the capture".to_string()
@@ -1237,6 +1288,9 @@ fn build_metadata<W: Write + Seek>(
             "truncated: end of input (the capture ended during the call)".to_string()
         }
         EndReason::Evicted => "truncated: the call table was full".to_string(),
+        EndReason::Shutdown => {
+            "truncated by shutdown (taprec was stopped during the call)".to_string()
+        }
     });
     Metadata {
         start_date_time: metadata::format_start(answer),

@@ -614,6 +614,25 @@ impl Store for Spool {
     type Output = SpoolWav;
 
     fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
+        let wav = self.create_unsynced(id, provisional)?;
+        self.sync_created(id)?;
+        Ok(wav)
+    }
+
+    fn commit(&mut self, id: &str, wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
+        self.commit_recording(id, wav, metadata)
+    }
+
+    fn discard(&mut self, id: &str, wav: SpoolWav) {
+        self.discard_recording(id, wav)
+    }
+}
+
+impl Spool {
+    /// [`Store::create`] without its fsyncs: the caller runs
+    /// [`Spool::sync_created`] later (the live service does, off the packet
+    /// path). Until then a crash may lose the provisional metadata.
+    pub fn create_unsynced(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
         if self.quota_bytes > 0 {
             let usage = self.usage()?;
             if usage >= self.quota_bytes {
@@ -642,12 +661,23 @@ impl Store for Spool {
         let meta_path = self.provisional_json(id);
         let mut meta = File::create(&meta_path).map_err(|e| annotate(e, &meta_path))?;
         meta.write_all(&json_bytes(provisional)?)?;
-        meta.sync_all()?;
-        sync_dir(&self.tmp)?;
         Ok(wav)
     }
 
-    fn commit(&mut self, id: &str, mut wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
+    /// Makes what [`Spool::create_unsynced`] wrote durable.
+    pub fn sync_created(&self, id: &str) -> io::Result<()> {
+        File::open(self.provisional_json(id))?.sync_all()?;
+        sync_dir(&self.tmp)
+    }
+
+    /// [`Store::commit`] (fsync, rename into `ready/`), callable from any
+    /// thread holding a clone of the spool.
+    pub fn commit_recording(
+        &self,
+        id: &str,
+        mut wav: SpoolWav,
+        metadata: &Metadata,
+    ) -> io::Result<()> {
         wav.sync_all()?;
         drop(wav);
         let part_json = self.tmp.join(format!("{id}.json.part"));
@@ -663,7 +693,8 @@ impl Store for Spool {
         sync_dir(&self.tmp)
     }
 
-    fn discard(&mut self, id: &str, wav: SpoolWav) {
+    /// [`Store::discard`].
+    pub fn discard_recording(&self, id: &str, wav: SpoolWav) {
         drop(wav);
         // Nothing else refers to the partial file; failing to remove it only
         // leaves a stray file in tmp/.

@@ -197,6 +197,8 @@ pub enum EndReason {
     EndOfInput,
     /// The call table was full.
     Evicted,
+    /// The recorder was stopped (SIGTERM) with the call still active.
+    Shutdown,
 }
 
 /// A change reported by [`Dialog::handle_message`].

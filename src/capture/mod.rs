@@ -1,9 +1,10 @@
 //! Capture sources: where frames with capture timestamps come from.
 //!
-//! `file` reads pcap and pcapng files. (Live AF_PACKET capture comes later and
-//! yields the same [`Frame`].)
+//! `file` reads pcap and pcapng files; `live` captures from an interface
+//! (libpcap's memory-mapped AF_PACKET ring) and yields the same [`Frame`].
 
 pub mod file;
+pub mod live;
 
 use crate::Timestamp;
 

@@ -25,6 +25,7 @@ pub(crate) mod protocol {
     pub const MOBILITY: u8 = 135;
     pub const HIP: u8 = 139;
     pub const SHIM6: u8 = 140;
+    pub const SCTP: u8 = 132;
 }
 
 /// Where a fragment belongs in its datagram.

@@ -75,6 +75,9 @@ pub enum Transport {
     Udp,
     /// TCP (a single segment; stream reassembly happens above decode).
     Tcp,
+    /// SCTP: the payload is the packet's chunks (after the common header);
+    /// `sip::sctp` reassembles user messages from its DATA chunks.
+    Sctp,
 }
 
 /// A transport payload with its endpoints, borrowed from the frame or from the
@@ -400,9 +403,26 @@ fn transport(
             let (protocol, payload, _) = ip::extensions(protocol::AUTH, payload, false)?;
             transport(src, dst, protocol, payload)
         }
-        // ICMP, SCTP, ESP, no next header, ...
+        protocol::SCTP => {
+            let (src_port, dst_port, chunks) = sctp_data(payload)?;
+            Ok(Step::Done(Decoded::Datagram(Datagram {
+                transport: Transport::Sctp,
+                src: SocketAddr::new(src, src_port),
+                dst: SocketAddr::new(dst, dst_port),
+                payload: chunks,
+            })))
+        }
+        // ICMP, ESP, no next header, ...
         _ => Ok(Step::Done(Decoded::Ignored)),
     }
+}
+
+/// SCTP (RFC 9260): the ports and the chunks after the common header.
+fn sctp_data(data: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
+    let src_port = link::be16(data, 0)?;
+    let dst_port = link::be16(data, 2)?;
+    let chunks = data.get(12..).ok_or(DecodeError::Truncated)?;
+    Ok((src_port, dst_port, chunks))
 }
 
 /// UDP header (RFC 768): ports and the payload, bounded by the length field.

@@ -2,6 +2,7 @@
 //! fields a passive recorder needs, and a line reader for SDP.
 
 pub mod message;
+pub mod sctp;
 pub mod sdp;
 pub mod stream;
 

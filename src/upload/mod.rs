@@ -18,6 +18,7 @@
 //! stays queued for the next run.
 
 pub mod client;
+pub mod continuous;
 pub mod retry;
 pub mod split;
 

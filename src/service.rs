@@ -1,0 +1,785 @@
+//! `taprec run`: the live service.
+//!
+//! ```text
+//! capture thread   poll + read the mmap ring -> batches of frames (copied once)
+//!        | bounded queue (capture.queue_packets; full: dropped and counted)
+//! recorder thread  Recorder::handle_frame / handle_timeout, WAV writes
+//!        | bounded queue of commit jobs
+//! commit thread    fsync + rename into spool ready/
+//!        | wake
+//! tokio runtime    uploader loop (upload::continuous), /metrics + /health,
+//!                  signals: SIGTERM/SIGINT stop, SIGHUP reload
+//! ```
+//!
+//! Neither thread of the packet path waits for the disk's fsync or the
+//! network: the recorder thread writes WAVs through buffers into the page
+//! cache, and every fsync and rename (new recording, finished recording)
+//! runs on the commit thread; the capture thread keeps emptying the ring
+//! into the queue whatever the recorder does. Timers run on the capture clock; when no packet arrives
+//! the recorder's clock moves on with the monotonic clock from the last
+//! packet's timestamp, so inactive calls still end.
+//!
+//! Stop (SIGTERM/SIGINT): the capture stops, every active call is finalized
+//! (its notes say "truncated by shutdown") and committed to the spool, the
+//! uploader gets `service.shutdown_upload_secs` to deliver what is ready,
+//! and the process exits 0. What was not delivered stays in the spool.
+//!
+//! Reload (SIGHUP): the config file is read again (with the command-line
+//! overrides) and applied to `users`, `local_networks`, `[recording]`,
+//! `limits.max_calls`, `limits.max_sip_message_bytes` and `[upload]`.
+//! `[capture]`, `spool.dir`, `[service]` and the fragment limits need a
+//! restart; a reload that changes them says so in the log.
+
+use crate::call::metadata::Metadata;
+use crate::capture::live::LiveCapture;
+use crate::capture::{Frame, LinkType};
+use crate::config::{Config, OutputFormat};
+use crate::metrics::{Metrics, RecorderSnapshot};
+use crate::recorder::{Recorder, Store};
+use crate::spool::{Spool, SpoolWav};
+use crate::upload::continuous::{self, Control};
+use crate::upload::Uploader;
+use crate::Timestamp;
+use anyhow::{Context, Result};
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// `taprec run`: every config key it uses can be overridden here.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Configuration file (TOML); see config/taprec.toml. SIGHUP reloads it.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Interface to capture from (`capture.interface`).
+    #[arg(short, long, value_name = "IF")]
+    pub interface: Option<String>,
+    /// BPF filter (`capture.filter`); "" captures everything.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Capture ring size in MiB (`capture.buffer_mib`).
+    #[arg(long, value_name = "MIB")]
+    pub buffer_mib: Option<u32>,
+    /// Bytes kept per frame (`capture.snaplen`).
+    #[arg(long, value_name = "BYTES")]
+    pub snaplen: Option<u32>,
+    /// Do not put the interface in promiscuous mode (`capture.promiscuous = false`).
+    #[arg(long)]
+    pub no_promiscuous: bool,
+    /// Packets queued for the recorder thread (`capture.queue_packets`).
+    #[arg(long, value_name = "N")]
+    pub queue_packets: Option<usize>,
+    /// Metrics and health endpoint, `host:port` or "" (`service.metrics_listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Seconds to keep uploading at shutdown (`service.shutdown_upload_secs`).
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_upload_secs: Option<u64>,
+    /// Local network (CIDR), repeatable; replaces `local_networks`.
+    #[arg(long = "local-net", value_name = "CIDR")]
+    pub local_nets: Vec<IpNet>,
+    /// Spool directory (`spool.dir`).
+    #[arg(long)]
+    pub spool: Option<PathBuf>,
+    /// WAV sample format (`recording.format`).
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Seconds without RTP or SIP that end a call (`recording.rtp_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    pub rtp_timeout: Option<u64>,
+    /// Maximum call length in seconds (`recording.max_duration_secs`).
+    #[arg(long, value_name = "SECS")]
+    pub max_duration: Option<u64>,
+    /// Seconds an unanswered INVITE is kept (`recording.unanswered_timeout_secs`).
+    #[arg(long, value_name = "SECS")]
+    pub unanswered_timeout: Option<u64>,
+    /// Mark recordings as preserved (`recording.preserved`).
+    #[arg(long)]
+    pub preserved: bool,
+    /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
+    #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
+    pub users: Vec<(String, String)>,
+    /// Dialogs tracked at once (`limits.max_calls`).
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<usize>,
+    /// The recording API endpoint (`upload.url`).
+    #[arg(long, value_name = "URL")]
+    pub upload_url: Option<String>,
+    /// Only record into the spool; do not upload even if `upload.url` is set.
+    #[arg(long)]
+    pub no_upload: bool,
+}
+
+fn parse_user(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((n, u)) if !n.is_empty() && !u.is_empty() => Ok((n.to_string(), u.to_string())),
+        _ => Err(format!("expected NUMBER=NAME, got {s:?}")),
+    }
+}
+
+impl RunArgs {
+    /// The config file (or defaults) with the command-line overrides, checked.
+    pub fn load_config(&self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let cap = &mut c.capture;
+        if let Some(v) = &self.interface {
+            cap.interface = v.clone();
+        }
+        if let Some(v) = &self.filter {
+            cap.filter = v.clone();
+        }
+        if let Some(v) = self.buffer_mib {
+            cap.buffer_mib = v;
+        }
+        if let Some(v) = self.snaplen {
+            cap.snaplen = v;
+        }
+        if self.no_promiscuous {
+            cap.promiscuous = false;
+        }
+        if let Some(v) = self.queue_packets {
+            cap.queue_packets = v;
+        }
+        if let Some(v) = &self.metrics_listen {
+            c.service.metrics_listen = v.clone();
+        }
+        if let Some(v) = self.shutdown_upload_secs {
+            c.service.shutdown_upload_secs = v;
+        }
+        if !self.local_nets.is_empty() {
+            c.local_networks = self.local_nets.clone();
+        }
+        if let Some(v) = &self.spool {
+            c.spool.dir = v.clone();
+        }
+        if let Some(v) = self.format {
+            c.recording.format = v;
+        }
+        if let Some(v) = self.rtp_timeout {
+            c.recording.rtp_timeout_secs = v;
+        }
+        if let Some(v) = self.max_duration {
+            c.recording.max_duration_secs = v;
+        }
+        if let Some(v) = self.unanswered_timeout {
+            c.recording.unanswered_timeout_secs = v;
+        }
+        if self.preserved {
+            c.recording.preserved = true;
+        }
+        for (number, name) in &self.users {
+            c.users.insert(number.clone(), name.clone());
+        }
+        if let Some(v) = self.max_calls {
+            c.limits.max_calls = v;
+        }
+        if let Some(v) = &self.upload_url {
+            c.upload.url = v.clone();
+        }
+        if self.no_upload {
+            c.upload.url.clear();
+        }
+        c.validate()?;
+        if c.capture.interface.is_empty() {
+            anyhow::bail!("no interface: set capture.interface in the config or pass --interface");
+        }
+        Ok(c)
+    }
+}
+
+/// Runs `taprec run` until SIGTERM/SIGINT; see the module doc.
+pub fn main(args: &RunArgs) -> Result<()> {
+    let config = args.load_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("taprec-io")
+        .enable_all()
+        .build()?;
+    let args = args.clone();
+    runtime.block_on(run(config, move || args.load_config()))
+}
+
+/// Packets per batch handed from the capture thread to the recorder thread.
+const BATCH: usize = 512;
+
+/// Frames copied out of the ring, handed over in one queue slot.
+struct Batch {
+    data: Vec<u8>,
+    frames: Vec<(Timestamp, u32, u32, u32)>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            data: Vec::with_capacity(BATCH * 256),
+            frames: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn push(&mut self, frame: &Frame<'_>) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(frame.data);
+        self.frames
+            .push((frame.ts, start, frame.data.len() as u32, frame.original_len));
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.frames.clear();
+    }
+}
+
+/// Runs the service with `config` until SIGTERM/SIGINT; `reload` gives the
+/// config to apply on SIGHUP. Must be called inside a tokio runtime.
+pub async fn run(
+    config: Config,
+    reload: impl Fn() -> Result<Config> + Send + Sync + 'static,
+) -> Result<()> {
+    let spool = open_spool(&config)?;
+    let mut capture = LiveCapture::open(&config.capture)?;
+    let link = capture.link();
+    tracing::info!(
+        interface = %config.capture.interface,
+        filter = %config.capture.filter,
+        buffer_mib = config.capture.buffer_mib,
+        promiscuous = config.capture.promiscuous,
+        spool = %config.spool.dir.display(),
+        upload = !config.upload.url.is_empty(),
+        "capturing"
+    );
+    let metrics = Arc::new(Metrics::new());
+    metrics.capture_alive();
+    metrics.publish_recorder(RecorderSnapshot::default());
+    if !config.service.metrics_listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&config.service.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "service.metrics_listen = {:?}: cannot listen",
+                    config.service.metrics_listen
+                )
+            })?;
+        tracing::info!(addr = %config.service.metrics_listen, "metrics at /metrics, health at /health");
+        let (m, s) = (metrics.clone(), spool.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener, m, Some(s)).await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
+
+    // The packet path: two threads and a bounded queue.
+    let stop = Arc::new(AtomicBool::new(false));
+    let slots = (config.capture.queue_packets / BATCH).max(2);
+    let (tx, rx) = mpsc::sync_channel::<Batch>(slots);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
+    let (reload_tx, reload_rx) = mpsc::channel::<Config>();
+    let wake = Arc::new(Notify::new());
+    let capture_thread = {
+        let (stop, metrics) = (stop.clone(), metrics.clone());
+        std::thread::Builder::new()
+            .name("taprec-capture".into())
+            .spawn(move || capture_loop(&mut capture, &stop, &metrics, tx, recycle_rx))?
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // fsyncs and renames run on their own thread, off the packet path.
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(COMMIT_QUEUE);
+    let committer_thread = {
+        let (spool, metrics, wake) = (spool.clone(), metrics.clone(), wake.clone());
+        std::thread::Builder::new()
+            .name("taprec-commit".into())
+            .spawn(move || committer(&spool, &metrics, &wake, jobs_rx))?
+    };
+    let recorder_thread = {
+        let store = LiveStore {
+            spool: spool.clone(),
+            jobs: jobs_tx,
+            metrics: metrics.clone(),
+            wake: wake.clone(),
+        };
+        let recorder = Recorder::new(&config, store);
+        let metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("taprec-recorder".into())
+            .spawn(move || {
+                recorder_loop(recorder, link, &metrics, rx, recycle_tx, reload_rx);
+                let _ = done_tx.send(());
+            })?
+    };
+
+    // Uploads.
+    let (uploader_tx, uploader_rx) = watch::channel(make_uploader(&config, &spool));
+    let (control_tx, control_rx) = watch::channel(Control::Run);
+    let upload_task = tokio::spawn(continuous::run(
+        uploader_rx,
+        wake.clone(),
+        metrics.clone(),
+        control_rx,
+    ));
+
+    // Signals.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut current = config.clone();
+    let mut done_rx = done_rx;
+    let why = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = &mut done_rx => break "the packet path stopped",
+            _ = hup.recv() => {
+                match reload() {
+                    Ok(new) => {
+                        for key in restart_only_changes(&current, &new) {
+                            tracing::warn!(key, "changed in the config, but needs a restart; keeping the running value");
+                        }
+                        if new.upload.url != current.upload.url
+                            || format!("{:?}", new.upload) != format!("{:?}", current.upload)
+                            || new.upload.password != current.upload.password
+                            || new.upload.bearer_token != current.upload.bearer_token
+                        {
+                            let _ = uploader_tx.send(make_uploader(&new, &spool));
+                        }
+                        let _ = reload_tx.send(new.clone());
+                        metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("configuration reloaded (users, local networks, recording, limits, upload)");
+                        current = new;
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "reload refused; keeping the running configuration"),
+                }
+            }
+        }
+    };
+    tracing::info!(
+        signal = why,
+        "stopping: finalizing active calls and flushing the spool"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let joined = tokio::task::spawn_blocking(move || {
+        let capture = capture_thread.join();
+        let recorder = recorder_thread.join();
+        // The recorder's end closed the commit queue: wait for its last jobs.
+        let committer = committer_thread.join();
+        capture.is_ok() && recorder.is_ok() && committer.is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !joined {
+        anyhow::bail!("a packet thread panicked");
+    }
+    let grace = Duration::from_secs(current.service.shutdown_upload_secs);
+    let _ = control_tx.send(Control::FinishBy(tokio::time::Instant::now() + grace));
+    wake.notify_one();
+    let _ = tokio::time::timeout(grace + Duration::from_secs(5), upload_task).await;
+    let m = metrics.recorder();
+    tracing::info!(
+        packets = metrics.packets.load(Ordering::Relaxed),
+        kernel_dropped = metrics.kernel_dropped.load(Ordering::Relaxed),
+        queue_dropped = metrics.queue_dropped.load(Ordering::Relaxed),
+        recorded = m.stats.recorded,
+        uploads_sent = metrics.uploads_sent.load(Ordering::Relaxed),
+        "stopped"
+    );
+    if why == "the packet path stopped" {
+        anyhow::bail!("the capture stopped unexpectedly (see the log)");
+    }
+    Ok(())
+}
+
+fn make_uploader(config: &Config, spool: &Spool) -> Option<Uploader> {
+    if config.upload.url.is_empty() {
+        return None;
+    }
+    match Uploader::new(&config.upload, spool.clone()) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "upload settings unusable; recordings stay in the spool");
+            None
+        }
+    }
+}
+
+/// Keys that differ between `old` and `new` but only apply at start-up.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let (a, b) = (&old.capture, &new.capture);
+    if a.interface != b.interface {
+        keys.push("capture.interface");
+    }
+    if a.filter != b.filter {
+        keys.push("capture.filter");
+    }
+    if a.promiscuous != b.promiscuous {
+        keys.push("capture.promiscuous");
+    }
+    if a.buffer_mib != b.buffer_mib {
+        keys.push("capture.buffer_mib");
+    }
+    if a.snaplen != b.snaplen {
+        keys.push("capture.snaplen");
+    }
+    if a.queue_packets != b.queue_packets {
+        keys.push("capture.queue_packets");
+    }
+    if old.spool.dir != new.spool.dir {
+        keys.push("spool.dir");
+    }
+    if old.spool.max_bytes != new.spool.max_bytes {
+        keys.push("spool.max_bytes");
+    }
+    if old.service.metrics_listen != new.service.metrics_listen {
+        keys.push("service.metrics_listen");
+    }
+    if old.limits.max_fragmented_datagrams != new.limits.max_fragmented_datagrams {
+        keys.push("limits.max_fragmented_datagrams");
+    }
+    if old.limits.fragment_timeout_secs != new.limits.fragment_timeout_secs {
+        keys.push("limits.fragment_timeout_secs");
+    }
+    keys
+}
+
+/// Opens the spool for this process alone and recovers what a crash left.
+fn open_spool(config: &Config) -> Result<Spool> {
+    let mut spool = Spool::open(&config.spool.dir)
+        .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
+        .with_quota(config.spool.max_bytes);
+    spool.lock()?;
+    let recovery = spool
+        .recover()
+        .with_context(|| format!("cannot recover the spool {}", config.spool.dir.display()))?;
+    for id in &recovery.repaired {
+        tracing::warn!(id = %id, "recovered a recording cut by a crash; queued, flagged truncated");
+    }
+    for id in &recovery.unusable {
+        tracing::error!(id = %id, "a recording cut by a crash could not be recovered; see failed/");
+    }
+    Ok(spool)
+}
+
+fn capture_loop(
+    capture: &mut LiveCapture,
+    stop: &AtomicBool,
+    metrics: &Metrics,
+    tx: SyncSender<Batch>,
+    recycle: Receiver<Batch>,
+) {
+    let mut batch = Batch::new();
+    let mut next_stats = Instant::now();
+    let mut read_error_logged = false;
+    let publish_stats = |capture: &mut LiveCapture| match capture.stats() {
+        Ok(k) => {
+            metrics.kernel_received.store(k.received, Ordering::Relaxed);
+            metrics.kernel_dropped.store(k.dropped, Ordering::Relaxed);
+            metrics
+                .interface_dropped
+                .store(k.interface_dropped, Ordering::Relaxed);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the kernel's capture counters"),
+    };
+    loop {
+        // After the stop, one last pass empties what the ring still holds.
+        let stopping = stop.load(Ordering::Relaxed);
+        if Instant::now() >= next_stats {
+            next_stats = Instant::now() + Duration::from_millis(500);
+            publish_stats(capture);
+            metrics.capture_alive();
+        }
+        let wait = if stopping {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(100)
+        };
+        match capture.poll(wait) {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "capture failed");
+                metrics.capture_errors.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        // Empty the ring in batches; the queue is never waited on. At the
+        // stop, at most a ring's worth more is read.
+        let mut rounds = 0u32;
+        loop {
+            rounds += 1;
+            if stopping && rounds > 4096 {
+                break;
+            }
+            let (mut packets, mut bytes) = (0u64, 0u64);
+            let read = capture.read_ready(BATCH - batch.frames.len(), |frame| {
+                packets += 1;
+                bytes += u64::from(frame.original_len);
+                batch.push(frame);
+            });
+            metrics.packets.fetch_add(packets, Ordering::Relaxed);
+            metrics.bytes.fetch_add(bytes, Ordering::Relaxed);
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    metrics.capture_errors.fetch_add(1, Ordering::Relaxed);
+                    if !read_error_logged {
+                        tracing::error!(error = %e, "capture read error");
+                        read_error_logged = true;
+                    }
+                    0
+                }
+            };
+            if batch.frames.is_empty() {
+                break;
+            }
+            if n == 0 || batch.frames.len() >= BATCH {
+                let full = std::mem::replace(
+                    &mut batch,
+                    recycle.try_recv().unwrap_or_else(|_| Batch::new()),
+                );
+                match tx.try_send(full) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(mut b)) => {
+                        metrics
+                            .queue_dropped
+                            .fetch_add(b.frames.len() as u64, Ordering::Relaxed);
+                        b.clear();
+                        batch = b;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if stopping {
+            break;
+        }
+    }
+    publish_stats(capture);
+    // Dropping `tx` tells the recorder thread to finish.
+}
+
+/// Commit jobs queued at most; beyond it commits run on the recorder thread.
+const COMMIT_QUEUE: usize = 65_536;
+
+/// Disk work handed from the recorder thread to the committer thread.
+enum Job {
+    /// Make a new recording's provisional metadata durable.
+    Created(String),
+    /// fsync a finished recording and move it into `ready/`.
+    Commit(String, SpoolWav, Box<Metadata>),
+}
+
+/// The spool as the live recorder sees it: files are created and written on
+/// the recorder thread, every fsync and rename happens on the committer
+/// thread, so a slow disk does not stall the packet path.
+struct LiveStore {
+    spool: Spool,
+    jobs: SyncSender<Job>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl Store for LiveStore {
+    type Output = SpoolWav;
+
+    fn create(&mut self, id: &str, provisional: &Metadata) -> std::io::Result<SpoolWav> {
+        let wav = self.spool.create_unsynced(id, provisional)?;
+        if self.jobs.try_send(Job::Created(id.to_string())).is_err() {
+            self.spool.sync_created(id)?;
+        }
+        Ok(wav)
+    }
+
+    fn commit(&mut self, id: &str, wav: SpoolWav, metadata: &Metadata) -> std::io::Result<()> {
+        let job = Job::Commit(id.to_string(), wav, Box::new(metadata.clone()));
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                run_job(&self.spool, &self.metrics, &self.wake, job);
+                Ok(())
+            }
+        }
+    }
+
+    fn discard(&mut self, id: &str, wav: SpoolWav) {
+        self.spool.discard_recording(id, wav);
+    }
+}
+
+fn run_job(spool: &Spool, metrics: &Metrics, wake: &Notify, job: Job) {
+    match job {
+        Job::Created(id) => match spool.sync_created(&id) {
+            // Discarded meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
+            }
+            Ok(()) => {}
+        },
+        Job::Commit(id, wav, metadata) => match spool.commit_recording(&id, wav, &metadata) {
+            Ok(()) => wake.notify_one(),
+            Err(e) => {
+                metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(id = %id, error = %e, "recording lost: cannot commit it to the spool");
+            }
+        },
+    }
+}
+
+fn committer(spool: &Spool, metrics: &Metrics, wake: &Notify, jobs: Receiver<Job>) {
+    for job in jobs {
+        run_job(spool, metrics, wake, job);
+    }
+}
+
+fn recorder_loop(
+    mut recorder: Recorder<LiveStore>,
+    link: LinkType,
+    metrics: &Metrics,
+    rx: Receiver<Batch>,
+    recycle: mpsc::Sender<Batch>,
+    reload: Receiver<Config>,
+) {
+    // The capture clock: the last packet's time, moved on by the monotonic
+    // clock while no packet arrives.
+    let mut last: Option<(Timestamp, Instant)> = None;
+    let mut next_publish = Instant::now();
+    let publish = |recorder: &mut Recorder<LiveStore>| {
+        // Outcomes are logged by the recorder; taking them bounds memory.
+        // The committer wakes the uploader once a recording is in ready/.
+        drop(recorder.take_outcomes());
+        metrics.publish_recorder(RecorderSnapshot {
+            stats: recorder.stats(),
+            active_calls: recorder.active_calls(),
+        });
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(mut batch) => {
+                for &(ts, start, len, original_len) in &batch.frames {
+                    let Some(data) = batch
+                        .data
+                        .get(start as usize..(start as usize).saturating_add(len as usize))
+                    else {
+                        continue;
+                    };
+                    recorder.handle_frame(&Frame {
+                        ts,
+                        link,
+                        data,
+                        original_len,
+                    });
+                    if last.is_none_or(|(t, _)| ts > t) {
+                        last = Some((ts, Instant::now()));
+                    }
+                }
+                batch.clear();
+                let _ = recycle.send(batch);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = match last {
+                    Some((ts, at)) => {
+                        ts.add_nanos(i64::try_from(at.elapsed().as_nanos()).unwrap_or(i64::MAX))
+                    }
+                    None => wall_clock(),
+                };
+                recorder.handle_timeout(now);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while let Ok(config) = reload.try_recv() {
+            recorder.reload_config(&config);
+        }
+        if Instant::now() >= next_publish {
+            next_publish = Instant::now() + Duration::from_millis(250);
+            publish(&mut recorder);
+        }
+    }
+    let active = recorder.active_calls();
+    recorder.shutdown();
+    tracing::info!(
+        active,
+        "finalized the calls active at shutdown (flagged truncated by shutdown)"
+    );
+    publish(&mut recorder);
+}
+
+fn wall_clock() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_parts(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_names_restart_only_keys() {
+        let old = Config::default();
+        let mut new = old.clone();
+        new.users.insert("1001".into(), "mario".into());
+        new.local_networks = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(restart_only_changes(&old, &new).is_empty());
+        new.capture.interface = "eth9".into();
+        new.spool.dir = "/elsewhere".into();
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            vec!["capture.interface", "spool.dir"]
+        );
+    }
+
+    #[test]
+    fn batch_keeps_frames_apart() {
+        let mut b = Batch::new();
+        for (i, data) in [&b"abc"[..], b"", b"defg"].iter().enumerate() {
+            b.push(&Frame {
+                ts: Timestamp(i as i64),
+                link: LinkType::Ethernet,
+                data,
+                original_len: 100,
+            });
+        }
+        let got: Vec<&[u8]> = b
+            .frames
+            .iter()
+            .map(|&(_, s, l, _)| &b.data[s as usize..(s + l) as usize])
+            .collect();
+        assert_eq!(got, vec![&b"abc"[..], b"", b"defg"]);
+        b.clear();
+        assert!(b.frames.is_empty() && b.data.is_empty());
+    }
+
+    #[test]
+    fn run_args_need_an_interface() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let t = T::parse_from(["t", "--spool", "/tmp/x"]);
+        assert!(t
+            .run
+            .load_config()
+            .unwrap_err()
+            .to_string()
+            .contains("interface"));
+        let t = T::parse_from(["t", "-i", "eth1", "--user", "1001=mario", "--no-upload"]);
+        let c = t.run.load_config().unwrap();
+        assert_eq!(c.capture.interface, "eth1");
+        assert_eq!(c.users["1001"], "mario");
+    }
+}
