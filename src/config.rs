@@ -323,6 +323,20 @@ pub struct LimitsConfig {
     pub max_fragmented_datagrams: usize,
     /// A partial fragmented datagram is dropped after this long (capture time).
     pub fragment_timeout_secs: u64,
+    /// Most header fields in one SIP message; more and it is dropped.
+    pub max_sip_headers: usize,
+    /// Media (RTP) source and destination addresses tracked per call, SDP and
+    /// learned (symmetric RTP); beyond it the oldest is forgotten.
+    pub max_streams_per_call: usize,
+    /// New calls per second one source IP address may start (token bucket;
+    /// 0 = no limit). Calls over it are not tracked.
+    pub new_calls_per_second_per_source: u32,
+    /// Burst of new calls one source may start at once.
+    pub new_call_burst_per_source: u32,
+    /// Source addresses the new-call rate limiter remembers at once.
+    pub max_rate_limited_sources: usize,
+    // Pending (reordered) RTP is bounded by the timeline ring, not a key:
+    // one second of samples per channel per recording.
     /// SIP over TCP/WebSocket: bytes buffered per connection direction.
     pub tcp_max_stream_bytes: usize,
     /// SIP over TCP/WebSocket: connection directions tracked at once.
@@ -363,6 +377,11 @@ impl Default for LimitsConfig {
             max_sip_message_bytes: 65_535,
             max_fragmented_datagrams: 1024,
             fragment_timeout_secs: 30,
+            max_sip_headers: crate::sip::message::MAX_HEADERS,
+            max_streams_per_call: 16,
+            new_calls_per_second_per_source: 200,
+            new_call_burst_per_source: 400,
+            max_rate_limited_sources: 65_536,
             tcp_max_stream_bytes: 256 * 1024,
             tcp_max_streams: 10_000,
             tcp_max_total_bytes: 64 << 20,
@@ -439,6 +458,29 @@ impl Config {
                 value: "0".into(),
                 why: "must be at least 1",
             });
+        }
+        for (key, value) in [
+            (
+                "limits.max_sip_message_bytes",
+                self.limits.max_sip_message_bytes,
+            ),
+            ("limits.max_sip_headers", self.limits.max_sip_headers),
+            (
+                "limits.max_streams_per_call",
+                self.limits.max_streams_per_call,
+            ),
+            (
+                "limits.max_rate_limited_sources",
+                self.limits.max_rate_limited_sources,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Value {
+                    key,
+                    value: "0".into(),
+                    why: "must be at least 1",
+                });
+            }
         }
         self.upload.validate()?;
         self.validate_live()?;

@@ -31,15 +31,30 @@
 //! # Ok(()) }
 //! ```
 
+// Code that reads outside bytes (captures, frames, SIP, SDP, RTP) may not
+// unwrap, expect or (capture, decode) index unchecked: it must never panic on
+// input. sip and media still index spans they computed themselves.
 pub mod call;
+#[cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 pub mod capture;
 pub mod config;
+#[cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 pub mod decode;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod media;
+pub mod memory_store;
 pub mod metrics;
 pub mod mock_api;
+pub mod ratelimit;
 pub mod recorder;
 pub mod service;
+#[cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 pub mod sip;
 pub mod spool;
 pub mod synth;

@@ -459,6 +459,19 @@ fn print_summary(
             stats.calls_refused, stats.store_errors
         );
     }
+    let limited = [
+        stats.calls_evicted,
+        stats.calls_rate_limited,
+        stats.sip_oversized,
+        stats.media_addrs_dropped,
+        d.fragments_dropped,
+    ];
+    if limited.iter().any(|&n| n > 0) {
+        println!(
+            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}",
+            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped
+        );
+    }
     for e in capture_errors {
         println!("capture error: {e}");
     }
@@ -544,6 +557,12 @@ fn summary_json(
         "calls_without_media": stats.calls_without_media,
         "tls_connections": stats.tls_connections,
         "unmatched": stats.unmatched,
+        "calls_refused": stats.calls_refused,
+        "calls_evicted": stats.calls_evicted,
+        "calls_rate_limited": stats.calls_rate_limited,
+        "sip_oversized": stats.sip_oversized,
+        "media_addrs_dropped": stats.media_addrs_dropped,
+        "fragments_dropped": stats.decode.fragments_dropped,
         "rtp_copies": stats.rtp_copies,
         "rtp_other_hop": stats.rtp_other_hop,
         "sip_hop_copies": stats.sip_hop_copies,

@@ -269,6 +269,21 @@ impl Metrics {
             "Calls refused because the call table was full.",
             s.calls_refused,
         );
+        header(
+            &mut out,
+            "taprec_limit_hits_total",
+            "State dropped or refused because a [limits] bound was hit, by limit.",
+            "counter",
+        );
+        for (limit, value) in [
+            ("max_calls_evicted_unanswered", s.calls_evicted),
+            ("new_calls_per_second_per_source", s.calls_rate_limited),
+            ("max_sip_message_bytes_or_headers", s.sip_oversized),
+            ("max_streams_per_call", s.media_addrs_dropped),
+            ("max_fragmented_datagrams", d.fragments_dropped),
+        ] {
+            let _ = writeln!(out, "taprec_limit_hits_total{{limit=\"{limit}\"}} {value}");
+        }
         gauge(
             &mut out,
             "taprec_active_calls",

@@ -21,7 +21,9 @@ use crate::decode::{Datagram, DecodeStats, Decoded, Decoder, FragmentLimits, Tra
 use crate::media::timeline::{Skipped, Timeline, TimelineLimits};
 use crate::media::wav::WavWriter;
 use crate::media::{Channel, Law, SampleFormat};
+use crate::ratelimit::SourceLimiter;
 use crate::sip::message::{looks_like_sip, Message};
+use crate::sip::message::{Limits as SipLimits, SipError};
 use crate::sip::sctp::SctpMessages;
 use crate::sip::sdp::{MediaProtocol, SessionDescription};
 use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
@@ -101,6 +103,18 @@ pub struct RecorderStats {
     pub calls_without_media: u64,
     /// Recordings lost to store (disk) errors.
     pub store_errors: u64,
+    /// Unanswered dialogs dropped to make room when the call table was full
+    /// (`limits.max_calls`).
+    pub calls_evicted: u64,
+    /// New calls not tracked because their source exceeded its rate
+    /// (`limits.new_calls_per_second_per_source`).
+    pub calls_rate_limited: u64,
+    /// SIP messages dropped for their size or header count
+    /// (`limits.max_sip_message_bytes`, `limits.max_sip_headers`).
+    pub sip_oversized: u64,
+    /// Media addresses of a call forgotten or not learned because of
+    /// `limits.max_streams_per_call`.
+    pub media_addrs_dropped: u64,
     /// Packet loss of each recorded call (both sides together), percent.
     pub call_loss: crate::metrics::LossHistogram,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
@@ -122,8 +136,6 @@ pub struct RecorderStats {
     pub streams: StreamStats,
 }
 
-/// Symmetric-RTP and SDP addresses kept per call at most.
-const MAX_MEDIA_ADDRS: usize = 16;
 /// How long an ended Call-ID is remembered, so late retransmissions do not
 /// start a new call.
 const TOMBSTONE_NANOS: i64 = 32_000_000_000;
@@ -180,6 +192,11 @@ struct Core<S: Store> {
     events: Vec<DialogEvent>,
     limits: TimelineLimits,
     ids: u64,
+    /// Unanswered dialogs in arrival order (slot, INVITE time), for
+    /// eviction when the table is full; stale entries are skipped.
+    unanswered: VecDeque<(u32, Timestamp)>,
+    limiter: SourceLimiter,
+    sip_limits: SipLimits,
     /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
     /// candidates for a new leg's first leg.
     recent_invites: VecDeque<(Timestamp, u32)>,
@@ -231,6 +248,17 @@ impl<S: Store> Recorder<S> {
                 events: Vec::new(),
                 limits: TimelineLimits::default(),
                 ids: 0,
+                unanswered: VecDeque::new(),
+                limiter: SourceLimiter::new(
+                    config.limits.new_calls_per_second_per_source,
+                    config.limits.new_call_burst_per_source,
+                    config.limits.max_rate_limited_sources,
+                ),
+                sip_limits: SipLimits {
+                    max_message_size: config.limits.max_sip_message_bytes,
+                    max_headers: config.limits.max_sip_headers,
+                    ..SipLimits::default()
+                },
                 recent_invites: VecDeque::new(),
             },
         }
@@ -400,10 +428,13 @@ impl<S: Store> Core<S> {
         // address is where the other party really sends from (NAT).
         if found.by_destination
             && datagram.src != datagram.dst
-            && slot.media_addrs.len() < MAX_MEDIA_ADDRS
-            && self.index.learn(datagram.src, found.slot, found.sender)
+            && !slot.media_addrs.contains(&datagram.src)
         {
-            slot.media_addrs.push(datagram.src);
+            if slot.media_addrs.len() >= self.config.limits.max_streams_per_call {
+                self.stats.media_addrs_dropped += 1;
+            } else if self.index.learn(datagram.src, found.slot, found.sender) {
+                slot.media_addrs.push(datagram.src);
+            }
         }
         slot.dialog.last_activity = now;
         let Some(rec) = slot.recording.as_mut() else {
@@ -495,9 +526,15 @@ impl<S: Store> Core<S> {
             self.stats.sip_errors += 1;
             return;
         }
-        let Ok((msg, _)) = Message::parse(datagram.payload) else {
-            self.stats.sip_errors += 1;
-            return;
+        let msg = match Message::parse_with_limits(datagram.payload, &self.sip_limits) {
+            Ok((msg, _)) => msg,
+            Err(e) => {
+                self.stats.sip_errors += 1;
+                if e == SipError::TooLarge {
+                    self.stats.sip_oversized += 1;
+                }
+                return;
+            }
         };
         self.stats.sip_messages += 1;
         let Some(call_id) = msg.call_id() else {
@@ -517,7 +554,11 @@ impl<S: Store> Core<S> {
                 else {
                     return;
                 };
-                match self.insert(dialog) {
+                if !self.limiter.allow(datagram.src.ip(), now) {
+                    self.stats.calls_rate_limited += 1;
+                    return;
+                }
+                match self.insert(dialog, now) {
                     Some(id) => {
                         self.link_legs(id, &msg);
                         id
@@ -736,11 +777,12 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn insert(&mut self, dialog: Dialog) -> Option<u32> {
-        if self.by_call_id.len() >= self.config.limits.max_calls {
+    fn insert(&mut self, dialog: Dialog, now: Timestamp) -> Option<u32> {
+        if self.by_call_id.len() >= self.config.limits.max_calls && !self.evict_unanswered(now) {
             self.stats.calls_refused += 1;
             return None;
         }
+        let invite_time = dialog.invite_time;
         self.stats.calls_seen += 1;
         let call_id = dialog.call_id.clone();
         let slot = CallSlot {
@@ -764,7 +806,27 @@ impl<S: Store> Core<S> {
             }
         };
         self.by_call_id.insert(call_id, id);
+        self.unanswered.push_back((id, invite_time));
         Some(id)
+    }
+
+    /// True when `entry` of the unanswered queue still names an unanswered call.
+    fn still_unanswered(&self, (slot_id, invite_time): (u32, Timestamp)) -> bool {
+        matches!(self.slots.get(slot_id as usize), Some(Some(slot))
+            if slot.dialog.answer_time.is_none() && slot.dialog.invite_time == invite_time)
+    }
+
+    /// Drops the oldest unanswered dialog to make room; false when every
+    /// tracked call is answered.
+    fn evict_unanswered(&mut self, now: Timestamp) -> bool {
+        while let Some(entry) = self.unanswered.pop_front() {
+            if self.still_unanswered(entry) {
+                self.stats.calls_evicted += 1;
+                self.finalize(entry.0, now, EndReason::Evicted);
+                return true;
+            }
+        }
+        false
     }
 
     fn media_changed(&mut self, slot_id: u32, role: Role) {
@@ -795,7 +857,8 @@ impl<S: Store> Core<S> {
             return;
         }
         if !slot.media_addrs.contains(&addr) {
-            if slot.media_addrs.len() >= MAX_MEDIA_ADDRS {
+            if slot.media_addrs.len() >= self.config.limits.max_streams_per_call {
+                self.stats.media_addrs_dropped += 1;
                 let old = slot.media_addrs.remove(0);
                 self.index.remove_if_owned(&old, slot_id);
             }
@@ -940,6 +1003,9 @@ impl<S: Store> Core<S> {
         }
         self.tombstones
             .retain(|_, &mut ended| now.nanos_since(ended) < TOMBSTONE_NANOS);
+        let mut unanswered = std::mem::take(&mut self.unanswered);
+        unanswered.retain(|&entry| self.still_unanswered(entry));
+        self.unanswered = unanswered;
     }
 
     fn finish_all(&mut self) {
@@ -1133,6 +1199,9 @@ fn unanswered_reason(dialog: &Dialog, reason: EndReason) -> String {
         State::Failed { code, reason } => format!("unanswered: {code} {reason}"),
         _ if dialog.cancelled => "unanswered: cancelled by the caller".to_string(),
         State::Ended => "ended before it was answered".to_string(),
+        _ if reason == EndReason::Evicted => {
+            "unanswered: dropped because the call table was full (limits.max_calls)".to_string()
+        }
         _ if reason == EndReason::Shutdown => {
             "unanswered: no final response before taprec was stopped".to_string()
         }

@@ -18,6 +18,7 @@ use crate::Timestamp;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{OptionCode, PcapBlockOwned, PcapError};
+use std::io::Read;
 use std::path::Path;
 
 /// Initial size of the read buffer: 1 MiB reads keep the system calls per
@@ -160,13 +161,31 @@ impl FileReader {
         Self::open_with_max_block(path.as_ref(), MAX_BLOCK_BYTES)
     }
 
+    /// Reads a capture from any byte source (a buffer in memory, a pipe),
+    /// exactly as [`FileReader::open`] reads a file; `name` is what errors
+    /// call it.
+    pub fn from_reader(
+        name: impl Into<String>,
+        source: impl Read + Send + 'static,
+    ) -> Result<Self, CaptureError> {
+        Self::from_reader_with_max_block(name.into(), source, MAX_BLOCK_BYTES)
+    }
+
     fn open_with_max_block(path: &Path, max_block: usize) -> Result<Self, CaptureError> {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| CaptureError::Io {
             path: shown.clone(),
             source,
         })?;
-        let reader = match pcap_parser::create_reader(INITIAL_BUFFER_BYTES, file) {
+        Self::from_reader_with_max_block(shown, file, max_block)
+    }
+
+    fn from_reader_with_max_block(
+        shown: String,
+        source: impl Read + Send + 'static,
+        max_block: usize,
+    ) -> Result<Self, CaptureError> {
+        let reader = match pcap_parser::create_reader(INITIAL_BUFFER_BYTES, source) {
             Ok(reader) => reader,
             Err(PcapError::ReadError) => {
                 return Err(CaptureError::Io {
@@ -350,6 +369,15 @@ impl FileReader {
         // can be located relative to the buffer's start.
         let base = self.reader.data().as_ptr() as usize;
         let buffered = self.reader.data().len();
+        if let Format::Ng { big_endian, .. } = self.format {
+            if let Some(len) = short_block_len(self.reader.data(), big_endian) {
+                // pcap-parser subtracts 12 from a block's length without
+                // checking it first for some block types: refuse it here.
+                return Step::Fail(Failure::Damaged(format!(
+                    "pcapng block length {len} is shorter than a block header"
+                )));
+            }
+        }
         match self.reader.next() {
             Ok((len, block)) => classify(block, len, base, &mut self.format, self.last_ts),
             Err(PcapError::Eof) => Step::End,
@@ -368,6 +396,23 @@ impl FileReader {
             }
         }
     }
+}
+
+/// The length of the pcapng block at the start of `data` when it is shorter
+/// than the 12 bytes every block has (a section header block is exempt: its
+/// byte order is its own).
+fn short_block_len(data: &[u8], big_endian: bool) -> Option<u32> {
+    let head: [u8; 8] = data.get(..8)?.try_into().ok()?;
+    let [t0, t1, t2, t3, l0, l1, l2, l3] = head;
+    if [t0, t1, t2, t3] == [0x0A, 0x0D, 0x0D, 0x0A] {
+        return None;
+    }
+    let len = if big_endian {
+        u32::from_be_bytes([l0, l1, l2, l3])
+    } else {
+        u32::from_le_bytes([l0, l1, l2, l3])
+    };
+    (len < 12).then_some(len)
 }
 
 /// Decides what one parsed block means. `base` is the address of the start
@@ -917,6 +962,30 @@ mod tests {
             matches!(err, Some(CaptureError::Damaged { frames: 0, .. })),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn pcapng_block_shorter_than_its_header_is_damage() {
+        // Found by fuzzing: a process information block (type 0x80000001)
+        // of length 4 made pcap-parser subtract 12 from 4.
+        for big in [false, true] {
+            let mut bytes = write::shb(big);
+            bytes.extend(write::idb(big, 1, None, None));
+            bytes.extend(write::epb(big, 0, 0, P1));
+            let good = bytes.len();
+            bytes.extend_from_slice(&write::u32b(0x8000_0001, big));
+            bytes.extend_from_slice(&write::u32b(4, big));
+            bytes.extend_from_slice(&[0; 40]);
+            let mut reader = FileReader::from_reader("mem", std::io::Cursor::new(bytes)).unwrap();
+            assert!(reader.next_frame().unwrap().is_some());
+            let err = reader.next_frame().unwrap_err();
+            assert!(
+                matches!(err, CaptureError::Damaged { offset, frames: 1, .. } if offset == good as u64),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("block length 4"), "{err}");
+            assert!(reader.next_frame().unwrap().is_none());
+        }
     }
 
     #[test]

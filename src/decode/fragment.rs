@@ -75,13 +75,14 @@ impl Partial {
     /// neighbours. Returns false when the range list would grow past
     /// [`MAX_RANGES`].
     ///
-    /// Indexing here is in bounds: `partition_point` returns at most the
-    /// length, and the merge branch runs only when `first < last`.
+    /// `partition_point` returns at most the length, and the merge branch
+    /// runs only when `first < last`, so the checked lookups always succeed.
     fn insert_range(&mut self, start: usize, end: usize) -> bool {
         // First range that ends at or after `start` (could touch or overlap).
         let first = self.ranges.partition_point(|&(_, e)| e < start);
         // Ranges from `first` up to `last` (exclusive) touch or overlap.
-        let last = first + self.ranges[first..].partition_point(|&(s, _)| s <= end);
+        let tail = self.ranges.get(first..).unwrap_or_default();
+        let last = first + tail.partition_point(|&(s, _)| s <= end);
         if first == last {
             if self.ranges.len() >= MAX_RANGES {
                 return false;
@@ -93,10 +94,15 @@ impl Partial {
             }
             self.ranges.insert(first, (start, end));
         } else {
-            let merged_start = self.ranges[first].0.min(start);
-            let merged_end = self.ranges[last - 1].1.max(end);
+            let (Some(&(first_start, _)), Some(&(_, last_end))) =
+                (self.ranges.get(first), self.ranges.get(last - 1))
+            else {
+                return false;
+            };
             self.ranges.drain(first + 1..last);
-            self.ranges[first] = (merged_start, merged_end);
+            if let Some(range) = self.ranges.get_mut(first) {
+                *range = (first_start.min(start), last_end.max(end));
+            }
         }
         true
     }

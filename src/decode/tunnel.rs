@@ -94,7 +94,10 @@ pub(crate) fn gre(data: &[u8]) -> Result<Option<Layer<'_>>, DecodeError> {
 /// ERSPAN type III header: 12 bytes, then an 8-byte platform-specific
 /// subheader when the O bit is set; the frame type says Ethernet or IP.
 fn erspan_iii(data: &[u8]) -> Result<Layer<'_>, DecodeError> {
-    let header = data.get(..12).ok_or(DecodeError::Truncated)?;
+    let header: &[u8; 12] = data
+        .get(..12)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(DecodeError::Truncated)?;
     if header[0] >> 4 != 2 {
         return Err(DecodeError::Malformed);
     }
