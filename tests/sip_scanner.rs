@@ -372,7 +372,15 @@ proptest! {
     #[test]
     fn agrees_with_ezk_sip_types(g in generated()) {
         let mine = ours(&g.text);
-        let reference = ezk_parse(&g.text);
+        let mut reference = ezk_parse(&g.text);
+        // ezk-sip-types reads a CSeq method that merely starts with a known
+        // name ("BYEA") as that name ("BYE"): its limitation, not a
+        // disagreement about the message. The generated value decides below.
+        if let (Ok(m), Ok(r)) = (&mine, &mut reference) {
+            if m.method != r.method && m.method.starts_with(r.method.as_str()) {
+                r.method = m.method.clone();
+            }
+        }
         prop_assert_eq!(&mine, &reference, "{}", String::from_utf8_lossy(&g.text));
         // And both agree with what was generated.
         let mine = mine.unwrap();
