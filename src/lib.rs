@@ -40,6 +40,7 @@ pub mod call;
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 pub mod capture;
+pub mod cli;
 pub mod config;
 #[cfg_attr(
     not(test),

@@ -2,11 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use ipnet::IpNet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use taprec::capture::file::FileReader;
-use taprec::config::{Config, OutputFormat};
+use taprec::config::Config;
 use taprec::recorder::{Outcome, Recorder, RecorderStats};
 use taprec::spool::Spool;
 
@@ -101,37 +100,9 @@ struct ReplayArgs {
     /// Configuration file (TOML); see config/taprec.toml.
     #[arg(short, long)]
     config: Option<PathBuf>,
-    /// Local network (CIDR), repeatable; replaces `local_networks`.
-    #[arg(long = "local-net", value_name = "CIDR")]
-    local_nets: Vec<IpNet>,
-    /// Spool directory (`spool.dir`).
-    #[arg(long)]
-    spool: Option<PathBuf>,
-    /// WAV sample format (`recording.format`).
-    #[arg(long, value_enum)]
-    format: Option<OutputFormat>,
-    /// Seconds without RTP or SIP that end a call (`recording.rtp_timeout_secs`).
-    #[arg(long, value_name = "SECS")]
-    rtp_timeout: Option<u64>,
-    /// Maximum call length in seconds (`recording.max_duration_secs`).
-    #[arg(long, value_name = "SECS")]
-    max_duration: Option<u64>,
-    /// Seconds an unanswered INVITE is kept (`recording.unanswered_timeout_secs`).
-    #[arg(long, value_name = "SECS")]
-    unanswered_timeout: Option<u64>,
-    /// Mark recordings as preserved (`recording.preserved`).
-    #[arg(long)]
-    preserved: bool,
-    /// Keep a silent recording of answered calls none of whose RTP was seen
-    /// (`recording.keep_calls_without_media`).
-    #[arg(long)]
-    keep_calls_without_media: bool,
-    /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
-    #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
-    users: Vec<(String, String)>,
-    /// Dialogs tracked at once (`limits.max_calls`).
-    #[arg(long, value_name = "N")]
-    max_calls: Option<usize>,
+    /// Recording settings (local networks, spool, format, timeouts, users).
+    #[command(flatten)]
+    recording: taprec::cli::RecordingOverrides,
     /// Largest SIP message accepted (`limits.max_sip_message_bytes`).
     #[arg(long, value_name = "BYTES")]
     max_sip_message_bytes: Option<usize>,
@@ -154,52 +125,13 @@ struct ReplayArgs {
     pcaps: Vec<PathBuf>,
 }
 
-fn parse_user(s: &str) -> Result<(String, String), String> {
-    let (number, name) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NUMBER=NAME, got {s:?}"))?;
-    if number.is_empty() || name.is_empty() {
-        return Err(format!("expected NUMBER=NAME, got {s:?}"));
-    }
-    Ok((number.to_string(), name.to_string()))
-}
-
 impl ReplayArgs {
     fn config(&self) -> Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
             None => Config::default(),
         };
-        if !self.local_nets.is_empty() {
-            config.local_networks = self.local_nets.clone();
-        }
-        if let Some(dir) = &self.spool {
-            config.spool.dir = dir.clone();
-        }
-        if let Some(format) = self.format {
-            config.recording.format = format;
-        }
-        if let Some(v) = self.rtp_timeout {
-            config.recording.rtp_timeout_secs = v;
-        }
-        if let Some(v) = self.max_duration {
-            config.recording.max_duration_secs = v;
-        }
-        if let Some(v) = self.unanswered_timeout {
-            config.recording.unanswered_timeout_secs = v;
-        }
-        if self.preserved {
-            config.recording.preserved = true;
-        }
-        if self.keep_calls_without_media {
-            config.recording.keep_calls_without_media = true;
-        }
-        for (number, name) in &self.users {
-            config.users.insert(number.clone(), name.clone());
-        }
-        if let Some(v) = self.max_calls {
-            config.limits.max_calls = v;
-        }
+        self.recording.apply(&mut config);
         if let Some(v) = self.max_sip_message_bytes {
             config.limits.max_sip_message_bytes = v;
         }

@@ -33,7 +33,7 @@
 use crate::call::metadata::Metadata;
 use crate::capture::live::LiveCapture;
 use crate::capture::{Frame, LinkType};
-use crate::config::{Config, OutputFormat};
+use crate::config::Config;
 use crate::metrics::{Metrics, RecorderSnapshot};
 use crate::recorder::{Recorder, Store};
 use crate::spool::{Spool, SpoolWav};
@@ -41,7 +41,6 @@ use crate::upload::continuous::{self, Control};
 use crate::upload::Uploader;
 use crate::Timestamp;
 use anyhow::{Context, Result};
-use ipnet::IpNet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -79,46 +78,15 @@ pub struct RunArgs {
     /// Seconds to keep uploading at shutdown (`service.shutdown_upload_secs`).
     #[arg(long, value_name = "SECS")]
     pub shutdown_upload_secs: Option<u64>,
-    /// Local network (CIDR), repeatable; replaces `local_networks`.
-    #[arg(long = "local-net", value_name = "CIDR")]
-    pub local_nets: Vec<IpNet>,
-    /// Spool directory (`spool.dir`).
-    #[arg(long)]
-    pub spool: Option<PathBuf>,
-    /// WAV sample format (`recording.format`).
-    #[arg(long, value_enum)]
-    pub format: Option<OutputFormat>,
-    /// Seconds without RTP or SIP that end a call (`recording.rtp_timeout_secs`).
-    #[arg(long, value_name = "SECS")]
-    pub rtp_timeout: Option<u64>,
-    /// Maximum call length in seconds (`recording.max_duration_secs`).
-    #[arg(long, value_name = "SECS")]
-    pub max_duration: Option<u64>,
-    /// Seconds an unanswered INVITE is kept (`recording.unanswered_timeout_secs`).
-    #[arg(long, value_name = "SECS")]
-    pub unanswered_timeout: Option<u64>,
-    /// Mark recordings as preserved (`recording.preserved`).
-    #[arg(long)]
-    pub preserved: bool,
-    /// Local number to username, repeatable: `--user 1001=mario_rossi` (`[users]`).
-    #[arg(long = "user", value_name = "NUMBER=NAME", value_parser = parse_user)]
-    pub users: Vec<(String, String)>,
-    /// Dialogs tracked at once (`limits.max_calls`).
-    #[arg(long, value_name = "N")]
-    pub max_calls: Option<usize>,
+    /// Recording settings (local networks, spool, format, timeouts, users).
+    #[command(flatten)]
+    pub recording: crate::cli::RecordingOverrides,
     /// The recording API endpoint (`upload.url`).
     #[arg(long, value_name = "URL")]
     pub upload_url: Option<String>,
     /// Only record into the spool; do not upload even if `upload.url` is set.
     #[arg(long)]
     pub no_upload: bool,
-}
-
-fn parse_user(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((n, u)) if !n.is_empty() && !u.is_empty() => Ok((n.to_string(), u.to_string())),
-        _ => Err(format!("expected NUMBER=NAME, got {s:?}")),
-    }
 }
 
 impl RunArgs {
@@ -153,33 +121,7 @@ impl RunArgs {
         if let Some(v) = self.shutdown_upload_secs {
             c.service.shutdown_upload_secs = v;
         }
-        if !self.local_nets.is_empty() {
-            c.local_networks = self.local_nets.clone();
-        }
-        if let Some(v) = &self.spool {
-            c.spool.dir = v.clone();
-        }
-        if let Some(v) = self.format {
-            c.recording.format = v;
-        }
-        if let Some(v) = self.rtp_timeout {
-            c.recording.rtp_timeout_secs = v;
-        }
-        if let Some(v) = self.max_duration {
-            c.recording.max_duration_secs = v;
-        }
-        if let Some(v) = self.unanswered_timeout {
-            c.recording.unanswered_timeout_secs = v;
-        }
-        if self.preserved {
-            c.recording.preserved = true;
-        }
-        for (number, name) in &self.users {
-            c.users.insert(number.clone(), name.clone());
-        }
-        if let Some(v) = self.max_calls {
-            c.limits.max_calls = v;
-        }
+        self.recording.apply(&mut c);
         if let Some(v) = &self.upload_url {
             c.upload.url = v.clone();
         }
