@@ -187,7 +187,7 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     let config = args.config()?;
     let uploading = !args.no_upload && !config.upload.url.is_empty();
     let spool = if uploading {
-        open_spool_exclusive(&config)?
+        taprec::service::open_spool(&config)?
     } else {
         Spool::open(&config.spool.dir)
             .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
@@ -278,32 +278,6 @@ impl UploadArgs {
     }
 }
 
-/// Opens the spool for this process alone and recovers what a crash left.
-fn open_spool_exclusive(config: &Config) -> Result<Spool> {
-    let mut spool = Spool::open(&config.spool.dir)
-        .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
-        .with_quota(config.spool.max_bytes);
-    spool.lock()?;
-    let recovery = spool
-        .recover()
-        .with_context(|| format!("cannot recover the spool {}", config.spool.dir.display()))?;
-    for id in &recovery.repaired {
-        tracing::warn!(id = %id, "recovered a recording cut by a crash; queued, flagged truncated");
-    }
-    for id in &recovery.unusable {
-        tracing::error!(id = %id, "a recording cut by a crash could not be recovered; see failed/");
-    }
-    if recovery.moves_completed + recovery.committed.len() + recovery.strays_removed > 0 {
-        tracing::info!(
-            committed = recovery.committed.len(),
-            moves = recovery.moves_completed,
-            strays = recovery.strays_removed,
-            "spool bookkeeping completed after a crash"
-        );
-    }
-    Ok(spool)
-}
-
 fn drain_spool(config: &Config, spool: &Spool) -> Result<taprec::upload::DrainReport> {
     let uploader = taprec::upload::Uploader::new(&config.upload, spool.clone())?;
     let report =
@@ -314,7 +288,7 @@ fn drain_spool(config: &Config, spool: &Spool) -> Result<taprec::upload::DrainRe
 
 fn upload(args: &UploadArgs) -> Result<ExitCode> {
     let config = args.config()?;
-    let spool = open_spool_exclusive(&config)?;
+    let spool = taprec::service::open_spool(&config)?;
     let report = drain_spool(&config, &spool)?;
     if let Some(path) = &args.summary_json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)

@@ -391,7 +391,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 }
 
 /// Opens the spool for this process alone and recovers what a crash left.
-fn open_spool(config: &Config) -> Result<Spool> {
+pub fn open_spool(config: &Config) -> Result<Spool> {
     let mut spool = Spool::open(&config.spool.dir)
         .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
         .with_quota(config.spool.max_bytes);
@@ -404,6 +404,14 @@ fn open_spool(config: &Config) -> Result<Spool> {
     }
     for id in &recovery.unusable {
         tracing::error!(id = %id, "a recording cut by a crash could not be recovered; see failed/");
+    }
+    if recovery.moves_completed + recovery.committed.len() + recovery.strays_removed > 0 {
+        tracing::info!(
+            committed = recovery.committed.len(),
+            moves = recovery.moves_completed,
+            strays = recovery.strays_removed,
+            "spool bookkeeping completed after a crash"
+        );
     }
     Ok(spool)
 }
