@@ -52,6 +52,7 @@ pub mod media;
 pub mod memory_store;
 pub mod metrics;
 pub mod mock_api;
+pub mod prefetch;
 pub mod ratelimit;
 pub mod recorder;
 pub mod service;

@@ -105,8 +105,8 @@ fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([
 
 /// Writes a WAV file incrementally.
 ///
-/// Give it a buffered sink (`BufWriter<File>`): every `write_*` call goes
-/// straight to the sink. [`finish`](Self::finish) rewrites the sizes and
+/// Every `write_*` call goes straight to the sink: write large blocks (the
+/// timeline writes up to half a second at a time) or give it a buffered sink. [`finish`](Self::finish) rewrites the sizes and
 /// flushes; a writer dropped without `finish` leaves a file that [`repair`]
 /// can fix.
 pub struct WavWriter<W: Write + Seek> {
@@ -206,6 +206,24 @@ impl<W: Write + Seek> WavWriter<W> {
             self.out.write_all(&buf[..chunk.len() * 2])?;
         }
         Ok(())
+    }
+
+    /// Appends interleaved PCM-16 samples already in little-endian bytes
+    /// (format must be `Pcm16`), in one write to the sink.
+    ///
+    /// Same rules as [`write_g711`](Self::write_g711).
+    pub fn write_pcm16_le(&mut self, interleaved: &[u8]) -> io::Result<()> {
+        if self.format != SampleFormat::Pcm16 {
+            return Err(invalid_input("write_pcm16_le on a G.711 WAV"));
+        }
+        if !interleaved
+            .len()
+            .is_multiple_of(usize::from(self.block_align))
+        {
+            return Err(invalid_input("partial frame"));
+        }
+        self.reserve(interleaved.len() as u64)?;
+        self.out.write_all(interleaved)
     }
 
     /// Frames (samples per channel) written so far.
