@@ -52,6 +52,14 @@ fn bad_configs_name_the_key_and_the_value() {
             &["limits.max_sip_headers", "0"],
         ),
         (
+            "[limits]\nmax_sdp_media_lines = 0\n",
+            &["limits.max_sdp_media_lines", "0"],
+        ),
+        (
+            "[limits]\nmax_sdp_media_lines = 5000\n",
+            &["limits.max_sdp_media_lines", "5000"],
+        ),
+        (
             "[recording]\nrtp_timeout_secs = -5\n",
             &["rtp_timeout_secs", "-5"],
         ),
@@ -159,4 +167,66 @@ fn full_spool_stops_new_recordings_and_keeps_the_queued_ones() {
             wav.display()
         );
     }
+}
+
+/// Runs one INVITE whose SDP has `m_lines` audio sections through a
+/// `Recorder` with `max_sdp_media_lines` and returns the dropped count.
+fn sdp_media_dropped(m_lines: u16, max_sdp_media_lines: Option<usize>) -> u64 {
+    use taprec::capture::{Frame, LinkType};
+    use taprec::synth::wire::{build_udp_frame, Endpoint, IpFields};
+
+    let mut config = taprec::config::Config::default();
+    if let Some(max) = max_sdp_media_lines {
+        config.limits.max_sdp_media_lines = max;
+    }
+    config.validate().unwrap();
+    let mut sdp =
+        String::from("v=0\r\no=- 1 1 IN IP4 10.1.0.5\r\ns=-\r\nc=IN IP4 10.1.0.5\r\nt=0 0\r\n");
+    for i in 0..m_lines {
+        sdp.push_str(&format!(
+            "m=audio {} RTP/AVP 0\r\na=sendrecv\r\n",
+            4000 + 2 * i
+        ));
+    }
+    let invite = format!(
+        "INVITE sip:2002@10.1.0.6 SIP/2.0\r\nVia: SIP/2.0/UDP 10.1.0.5:5060;branch=z9hG4bK1\r\n\
+From: <sip:1001@10.1.0.5>;tag=a\r\nTo: <sip:2002@10.1.0.6>\r\nCall-ID: sdp-cap@x\r\n\
+CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let end = |ip: &str| Endpoint {
+        mac: [2, 0, 0, 0, 0, 1],
+        ip: ip.parse().unwrap(),
+        port: 5060,
+    };
+    let mut buf = Vec::new();
+    assert!(build_udp_frame(
+        &mut buf,
+        &[],
+        &end("10.1.0.5"),
+        &end("10.1.0.6"),
+        IpFields { id: 1, ttl: 64 },
+        |b| b.extend_from_slice(invite.as_bytes()),
+    ));
+    let mut recorder =
+        taprec::recorder::Recorder::new(&config, taprec::memory_store::MemoryStore::new());
+    recorder.handle_frame(&Frame {
+        ts: taprec::Timestamp(1_767_225_600_000_000_000),
+        link: LinkType::Ethernet,
+        data: &buf,
+        original_len: buf.len() as u32,
+    });
+    let stats = recorder.stats();
+    assert_eq!(stats.calls_seen, 1, "the INVITE was not taken as a call");
+    stats.sdp_media_dropped
+}
+
+#[test]
+fn sdp_media_lines_over_the_limit_are_dropped_and_counted() {
+    // Default (16): the 17th m= line is dropped and counted.
+    assert_eq!(sdp_media_dropped(16, None), 0);
+    assert_eq!(sdp_media_dropped(17, None), 1);
+    // limits.max_sdp_media_lines = 2: the third is dropped.
+    assert_eq!(sdp_media_dropped(2, Some(2)), 0);
+    assert_eq!(sdp_media_dropped(3, Some(2)), 1);
 }

@@ -492,13 +492,14 @@ fn sniff(payload: &[u8]) -> Option<Mode> {
 fn has_sip_subprotocol(head: &[u8]) -> bool {
     const NAME: &[u8] = b"sec-websocket-protocol:";
     head.split(|&b| b == b'\n').any(|line| {
-        line.split_at_checked(NAME.len()).is_some_and(|(name, rest)| {
-            !rest.is_empty()
-                && name.eq_ignore_ascii_case(NAME)
-                && rest
-                    .split(|&b| b == b',')
-                    .any(|p| trim(p).eq_ignore_ascii_case(b"sip"))
-        })
+        line.split_at_checked(NAME.len())
+            .is_some_and(|(name, rest)| {
+                !rest.is_empty()
+                    && name.eq_ignore_ascii_case(NAME)
+                    && rest
+                        .split(|&b| b == b',')
+                        .any(|p| trim(p).eq_ignore_ascii_case(b"sip"))
+            })
     })
 }
 
