@@ -387,11 +387,12 @@ fn print_summary(
         stats.sip_oversized,
         stats.media_addrs_dropped,
         d.fragments_dropped,
+        stats.sdp_media_dropped,
     ];
     if limited.iter().any(|&n| n > 0) {
         println!(
-            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}",
-            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped
+            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}, SDP m= lines dropped (limits.max_sdp_media_lines) {}",
+            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped, stats.sdp_media_dropped
         );
     }
     for e in capture_errors {
@@ -484,6 +485,7 @@ fn summary_json(
         "calls_rate_limited": stats.calls_rate_limited,
         "sip_oversized": stats.sip_oversized,
         "media_addrs_dropped": stats.media_addrs_dropped,
+        "sdp_media_dropped": stats.sdp_media_dropped,
         "fragments_dropped": stats.decode.fragments_dropped,
         "rtp_copies": stats.rtp_copies,
         "rtp_other_hop": stats.rtp_other_hop,

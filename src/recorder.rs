@@ -117,6 +117,8 @@ pub struct RecorderStats {
     /// Media addresses of a call forgotten or not learned because of
     /// `limits.max_streams_per_call`.
     pub media_addrs_dropped: u64,
+    /// SDP `m=` lines dropped over `limits.max_sdp_media_lines`.
+    pub sdp_media_dropped: u64,
     /// Packet loss of each recorded call (both sides together), percent.
     pub call_loss: crate::metrics::LossHistogram,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
@@ -663,7 +665,11 @@ impl<S: Store> Core<S> {
                 }
             }
         };
-        let sdp = msg.sdp_body().map(SessionDescription::parse);
+        let max_media = self.config.limits.max_sdp_media_lines;
+        let sdp = msg
+            .sdp_body()
+            .map(|body| SessionDescription::parse_with_limit(body, max_media));
+        self.stats.sdp_media_dropped += sdp.as_ref().map_or(0, |s| s.media_dropped as u64);
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         if let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) {
