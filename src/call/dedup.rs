@@ -79,6 +79,15 @@ impl ChannelFilter {
         Self::default()
     }
 
+    /// Hints the memory [`check`](Self::check) of a packet with sequence
+    /// number `seq` will read; changes nothing.
+    pub fn prefetch(&self, seq: u16) {
+        crate::prefetch::line(self);
+        if let Some(stamp) = self.stamps.get(usize::from(seq % WINDOW)) {
+            crate::prefetch::line(stamp);
+        }
+    }
+
     /// Judges one packet of this channel. `drop_copies` and `lock_hop` switch
     /// the two rules on; `hop_idle_nanos` is how long a locked path must be
     /// silent before another takes over.

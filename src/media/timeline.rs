@@ -423,9 +423,15 @@ fn interleave_pcm16(left: &[i16], right: &[i16], out: &mut [u8]) {
 }
 
 /// Two channels on one timeline, written to a WAV as it goes.
+///
+/// `repr(C)`: what every packet reads (positions, limits, the rings'
+/// addresses) comes first, in two cache lines that
+/// [`prefetch`](Self::prefetch) asks for.
+#[repr(C)]
 pub struct Timeline {
     start: Timestamp,
     limits: TimelineLimits,
+    store: Store,
     /// Window length (at least 1).
     window: usize,
     /// Everything before this position has been written to the WAV.
@@ -440,7 +446,6 @@ pub struct Timeline {
     batch: i64,
     finished: bool,
     channels: [ChannelState; 2],
-    store: Store,
 }
 
 impl Timeline {
@@ -611,12 +616,9 @@ impl Timeline {
     /// changes nothing.
     pub fn prefetch(&self, channel: Channel, now: Timestamp) {
         let index = channel as usize;
+        crate::prefetch::lines_of(self, 2);
         if let Some(ch) = self.channels.get(index) {
-            crate::prefetch::line(ch);
-            if let Some(stream) = &ch.stream {
-                crate::prefetch::line(&stream.seq);
-                crate::prefetch::line(&stream.drift);
-            }
+            crate::prefetch::lines_of(ch, 6);
         }
         let pos = self.capture_pos(now).max(self.flushed);
         let idx = pos.rem_euclid(self.window as i64) as usize;
