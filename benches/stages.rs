@@ -120,7 +120,10 @@ fn payloads() -> &'static (Payloads, Payloads) {
                 }
             }
         }
-        assert!(!sip.is_empty() && !rtp.is_empty(), "synth capture has SIP and RTP");
+        assert!(
+            !sip.is_empty() && !rtp.is_empty(),
+            "synth capture has SIP and RTP"
+        );
         (sip, rtp)
     })
 }
@@ -343,19 +346,15 @@ mod rtp {
     #[divan::bench]
     fn parse(bencher: Bencher) {
         let rtp = &payloads().1;
-        let bytes: usize = rtp.iter().map(|(_, _, p)| p.len()).sum();
-        bencher
-            .counter(ItemsCount::new(rtp.len()))
-            .counter(BytesCount::new(bytes))
-            .bench_local(|| {
-                let mut sum = 0u32;
-                for (_, _, payload) in rtp {
-                    if let Ok(packet) = RtpPacket::parse(black_box(payload)) {
-                        sum = sum.wrapping_add(u32::from(packet.sequence));
-                    }
+        bencher.counter(ItemsCount::new(rtp.len())).bench_local(|| {
+            let mut sum = 0u32;
+            for (_, _, payload) in rtp {
+                if let Ok(packet) = RtpPacket::parse(black_box(payload)) {
+                    sum = sum.wrapping_add(u32::from(packet.sequence));
                 }
-                sum
-            });
+            }
+            sum
+        });
     }
 
     /// The RTP address of party `role` of call `call` (a local caller in
@@ -375,7 +374,10 @@ mod rtp {
     /// An index of `addresses` addresses (two per call), and 4,096 packets
     /// between random parties of it (or, for `miss`, from and to addresses
     /// that are not indexed).
-    fn index_and_packets(addresses: usize, miss: bool) -> (MediaIndex, Vec<(SocketAddr, SocketAddr)>) {
+    fn index_and_packets(
+        addresses: usize,
+        miss: bool,
+    ) -> (MediaIndex, Vec<(SocketAddr, SocketAddr)>) {
         let calls = addresses / 2;
         let mut index = MediaIndex::new();
         for call in 0..calls {
@@ -427,11 +429,44 @@ mod rtp {
         lookup(bencher, addresses, true);
     }
 
+    /// One 20 ms round: a packet per direction for every call, in turn.
+    /// Calls are 2 ms apart within the round, as if they had started at
+    /// different times, so their flushes do not all coincide.
+    fn place_round(
+        calls: &mut [(Timeline, WavWriter<Discard>)],
+        start: Timestamp,
+        round: u32,
+        payload: &[u8],
+    ) {
+        let round_start = start.add_nanos(i64::from(round) * 20_000_000);
+        let sequence = round as u16;
+        let rtp_ts = round.wrapping_mul(160);
+        for (i, (timeline, writer)) in calls.iter_mut().enumerate() {
+            let now = round_start.add_nanos((i % 10) as i64 * 2_000_000);
+            let ssrc = i as u32;
+            for (channel, ssrc) in [(Channel::Left, ssrc), (Channel::Right, !ssrc)] {
+                timeline
+                    .place(
+                        channel,
+                        now,
+                        ssrc,
+                        sequence,
+                        rtp_ts,
+                        Law::Ulaw,
+                        payload,
+                        writer,
+                    )
+                    .expect("discarding sink never fails");
+            }
+        }
+    }
+
     /// `Timeline::place` of 20 ms u-law packets: each iteration is one
     /// 20 ms round, a packet per direction for every one of `timelines`
     /// calls, in turn; each timeline flushes into its own `WavWriter` over a
-    /// discarding sink as its window moves.
-    #[divan::bench(args = [1_000, 5_000], sample_count = 30)]
+    /// discarding sink as its window moves. The timelines run 2 s before
+    /// measuring, so flushing is in its steady state.
+    #[divan::bench(args = [1_000, 5_000], sample_count = 200)]
     fn place_round_robin(bencher: Bencher, timelines: usize) {
         let start = Timestamp::from_secs_f64(taprec::synth::DEFAULT_START);
         let format = SampleFormat::G711(Law::Ulaw);
@@ -443,28 +478,21 @@ mod rtp {
             })
             .collect();
         let payload: Vec<u8> = (0..160u32).map(|i| (i * 37 % 251) as u8).collect();
-        let mut round = 0u32;
+        const WARM_UP_ROUNDS: u32 = 100;
+        for round in 0..WARM_UP_ROUNDS {
+            place_round(&mut calls, start, round, &payload);
+        }
+        assert!(
+            calls.iter().all(|(_, w)| w.frames() > 0),
+            "every timeline flushed during the warm-up"
+        );
+        let mut round = WARM_UP_ROUNDS;
         bencher
             .counter(ItemsCount::new(2 * timelines))
             .bench_local(|| {
-                // Calls are 2 ms apart within the round, as if they started
-                // at different times, so their flushes do not all coincide.
-                let round_start = start.add_nanos(i64::from(round) * 20_000_000);
-                let sequence = round as u16;
-                let rtp_ts = round.wrapping_mul(160);
-                for (i, (timeline, writer)) in calls.iter_mut().enumerate() {
-                    let now = round_start.add_nanos((i % 10) as i64 * 2_000_000);
-                    let ssrc = i as u32;
-                    for (channel, ssrc) in [(Channel::Left, ssrc), (Channel::Right, !ssrc)] {
-                        timeline
-                            .place(channel, now, ssrc, sequence, rtp_ts, Law::Ulaw, &payload, writer)
-                            .expect("discarding sink never fails");
-                    }
-                }
+                place_round(&mut calls, start, round, &payload);
                 round += 1;
             });
-        let frames: u64 = calls.iter().map(|(_, w)| w.frames()).sum();
-        black_box(frames);
     }
 }
 
