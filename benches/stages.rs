@@ -11,12 +11,14 @@
 //! a VLAN-tagged and an IPv6 variant for the decoder. Stages:
 //!
 //! - `capture`: `FileReader` over the capture, from memory and from a
-//!   temporary file (page cache), every frame read and touched;
+//!   temporary file (page cache), every frame read and touched, and from
+//!   memory into 64-frame `FrameBatch`es as `taprec replay` reads;
 //! - `decode`: `Decoder::decode` of every frame (link, IP, UDP);
 //! - `sip`: `Message::parse` of the capture's INVITE (with SDP) and 200 OK,
 //!   header extraction as the call table does it, and the SDP parser;
 //! - `rtp`: `RtpPacket::parse`, `MediaIndex::lookup` at random over indexes
-//!   of 1,000 to 100,000 addresses (hits and misses), and `Timeline::place`
+//!   of 1,000 to 100,000 addresses (hits, hits with the destination
+//!   prefetched 8 packets ahead, misses), and `Timeline::place`
 //!   of 20 ms packets round-robin over thousands of timelines, each writing
 //!   through its own `WavWriter` into a sink that discards;
 //! - `g711`: encode, decode and transcode of one 20 ms payload and of 1 s;
@@ -28,6 +30,7 @@ use divan::{black_box, Bencher};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::OnceLock;
+use taprec::capture::batch::FrameBatch;
 use taprec::capture::file::FileReader;
 use taprec::capture::LinkType;
 use taprec::decode::{Decoded, Decoder, FragmentLimits};
@@ -213,6 +216,33 @@ mod capture {
                 let reader = FileReader::from_reader("memory", io::Cursor::new(pcap))
                     .expect("capture readable");
                 read_all(reader)
+            });
+    }
+
+    /// From memory, every frame copied into a 64-frame `FrameBatch` as
+    /// `taprec replay` does.
+    #[divan::bench]
+    fn from_memory_batched(bencher: Bencher) {
+        const BATCH_FRAMES: usize = 64;
+        let capture = plain();
+        let pcap: &'static [u8] = &capture.pcap;
+        let mut batch = FrameBatch::with_capacity(BATCH_FRAMES, BATCH_FRAMES * 512);
+        bencher
+            .counter(ItemsCount::new(capture.frames.len()))
+            .counter(BytesCount::new(pcap.len()))
+            .bench_local(|| {
+                let mut reader = FileReader::from_reader("memory", io::Cursor::new(pcap))
+                    .expect("capture readable");
+                let mut bytes = 0usize;
+                batch.clear();
+                while let Ok(Some(frame)) = reader.next_frame() {
+                    batch.push(&frame);
+                    if batch.len() >= BATCH_FRAMES {
+                        bytes += black_box(&batch).bytes();
+                        batch.clear();
+                    }
+                }
+                bytes + batch.bytes()
             });
     }
 
@@ -403,7 +433,7 @@ mod rtp {
     }
 
     fn lookup(bencher: Bencher, addresses: usize, miss: bool) {
-        let (index, packets) = index_and_packets(addresses, miss);
+        let (mut index, packets) = index_and_packets(addresses, miss);
         bencher
             .counter(ItemsCount::new(packets.len()))
             .bench_local(|| {
@@ -421,6 +451,28 @@ mod rtp {
     #[divan::bench(args = [1_000, 10_000, 100_000])]
     fn lookup_hit(bencher: Bencher, addresses: usize) {
         lookup(bencher, addresses, false);
+    }
+
+    /// `MediaIndex::lookup` of packets of random calls as the recorder does
+    /// it: each destination prefetched 8 packets ahead.
+    #[divan::bench(args = [1_000, 10_000, 100_000])]
+    fn lookup_hit_prefetched(bencher: Bencher, addresses: usize) {
+        const AHEAD: usize = 8;
+        let (mut index, packets) = index_and_packets(addresses, false);
+        bencher
+            .counter(ItemsCount::new(packets.len()))
+            .bench_local(|| {
+                let mut found = 0u32;
+                for (i, &(src, dst)) in packets.iter().enumerate() {
+                    if let Some((_, ahead)) = packets.get(i + AHEAD) {
+                        index.prefetch(ahead);
+                    }
+                    if let Some(m) = index.lookup(black_box(src), black_box(dst)) {
+                        found = found.wrapping_add(m.slot);
+                    }
+                }
+                found
+            });
     }
 
     /// `MediaIndex::lookup` of packets no call owns (two probes, both missing).
