@@ -498,6 +498,19 @@ impl Spool {
                 return Ok(());
             }
         };
+        if repaired.frames == 0 {
+            // Answered moments before the crash: no audio had reached the
+            // disk yet (the recorder holds back the reorder delay and writes
+            // about half a second at a time). The server refuses an empty
+            // track; keep what is known of the call in failed/, with why.
+            let failure = local_failure(
+                "the recorder stopped before any audio of this call reached the disk; \
+                 its metadata is kept, there is no audio to upload",
+            );
+            self.fail_part(id, Some(&base), &failure)?;
+            report.unusable.push(id.to_string());
+            return Ok(());
+        }
         let mut meta = base;
         let rate = u64::from(repaired.info.sample_rate.max(1));
         let nanos = repaired.frames.saturating_mul(1_000_000_000) / rate;

@@ -1,4 +1,5 @@
-//! Link, IP, fragment reassembly and UDP/TCP decode over a sequence of frames.
+//! Link, IP, fragment reassembly and UDP/TCP decode over a sequence of
+//! frames, and the recorder's read-only UDP peek on each.
 #![no_main]
 
 mod common;
@@ -19,8 +20,21 @@ fuzz_target!(|data: &[u8]| {
     for (ts, link, bytes) in common::frames(data) {
         count += 1;
         let before = decoder.stats().reassembled;
+        // The recorder's look-ahead peek: a view into the frame, and where
+        // the decoder yields the same payload, the same addresses.
+        let peeked = taprec::decode::peek_udp(link, bytes);
+        if let Some((_, _, payload)) = peeked {
+            assert!(common::within(bytes, payload));
+        }
         let seen = match decoder.decode(ts, link, bytes) {
             Ok(Decoded::Datagram(d)) => {
+                if let Some((src, dst, payload)) = peeked {
+                    if std::ptr::eq(payload.as_ptr(), d.payload.as_ptr())
+                        && payload.len() == d.payload.len()
+                    {
+                        assert_eq!((src, dst), (d.src, d.dst));
+                    }
+                }
                 assert!(d.payload.len() <= limits.max_datagram_bytes.max(bytes.len()));
                 Some((common::within(bytes, d.payload), d.payload.len()))
             }

@@ -377,6 +377,33 @@ enum Store {
     Pcm16 { rings: [Box<[i16]>; 2] },
 }
 
+impl Store {
+    /// Interleaves the frames at ring positions `range` into `out` (in the
+    /// file's byte representation) and resets them to silence.
+    fn take_frames(&mut self, range: std::ops::Range<usize>, out: &mut [u8]) -> io::Result<()> {
+        let out_of_range = || io::Error::other("timeline ring index out of range");
+        match self {
+            Store::G711 { law, rings } => {
+                let [left, right] = rings;
+                let left = left.get_mut(range.clone()).ok_or_else(out_of_range)?;
+                let right = right.get_mut(range).ok_or_else(out_of_range)?;
+                interleave_g711(left, right, out);
+                left.fill(law.silence());
+                right.fill(law.silence());
+            }
+            Store::Pcm16 { rings } => {
+                let [left, right] = rings;
+                let left = left.get_mut(range.clone()).ok_or_else(out_of_range)?;
+                let right = right.get_mut(range).ok_or_else(out_of_range)?;
+                interleave_pcm16(left, right, out);
+                left.fill(0);
+                right.fill(0);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Interleaves the G.711 bytes of `left` and `right` into `out` (two bytes
 /// a frame); stops at the shortest.
 fn interleave_g711(left: &[u8], right: &[u8], out: &mut [u8]) {
@@ -690,43 +717,34 @@ impl Timeline {
     fn flush_to<W: Write + Seek>(&mut self, target: i64, out: &mut WavWriter<W>) -> io::Result<()> {
         let max = i64::try_from(self.limits.max_samples).unwrap_or(i64::MAX);
         let target = target.min(max);
+        let frame_bytes = match self.store {
+            Store::G711 { .. } => 2,
+            Store::Pcm16 { .. } => 4,
+        };
         while self.flushed < target {
-            let idx = self.flushed.rem_euclid(self.window as i64) as usize;
-            let n = ((target - self.flushed) as u64)
-                .min(MAX_FLUSH_FRAMES as u64)
-                .min((self.window - idx) as u64) as usize;
-            let range = idx..idx + n;
-            SCRATCH.with_borrow_mut(|scratch| match &mut self.store {
-                Store::G711 { law, rings } => {
-                    let [left, right] = rings;
-                    let (left, right) = match (left.get_mut(range.clone()), right.get_mut(range)) {
-                        (Some(l), Some(r)) => (l, r),
-                        _ => return Err(io::Error::other("timeline ring index out of range")),
-                    };
-                    let bytes = scratch
-                        .get_mut(..2 * n)
+            // Up to MAX_FLUSH_FRAMES in one write, gathered from at most two
+            // pieces of the rings (where they wrap around).
+            let total = ((target - self.flushed) as u64).min(MAX_FLUSH_FRAMES as u64) as usize;
+            SCRATCH.with_borrow_mut(|scratch| {
+                let mut done = 0;
+                while done < total {
+                    let idx = (self.flushed + done as i64).rem_euclid(self.window as i64) as usize;
+                    let n = (total - done).min(self.window - idx);
+                    let dst = scratch
+                        .get_mut(done * frame_bytes..(done + n) * frame_bytes)
                         .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
-                    interleave_g711(left, right, bytes);
-                    left.fill(law.silence());
-                    right.fill(law.silence());
-                    out.write_g711(bytes)
+                    self.store.take_frames(idx..idx + n, dst)?;
+                    done += n;
                 }
-                Store::Pcm16 { rings } => {
-                    let [left, right] = rings;
-                    let (left, right) = match (left.get_mut(range.clone()), right.get_mut(range)) {
-                        (Some(l), Some(r)) => (l, r),
-                        _ => return Err(io::Error::other("timeline ring index out of range")),
-                    };
-                    let bytes = scratch
-                        .get_mut(..4 * n)
-                        .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
-                    interleave_pcm16(left, right, bytes);
-                    left.fill(0);
-                    right.fill(0);
-                    out.write_pcm16_le(bytes)
+                let bytes = scratch
+                    .get(..total * frame_bytes)
+                    .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
+                match self.store {
+                    Store::G711 { .. } => out.write_g711(bytes),
+                    Store::Pcm16 { .. } => out.write_pcm16_le(bytes),
                 }
             })?;
-            self.flushed += n as i64;
+            self.flushed += total as i64;
         }
         self.horizon = self.horizon.max(self.flushed);
         Ok(())
