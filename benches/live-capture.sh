@@ -24,8 +24,9 @@
 #   cargo build --release --bin taprec --example pcap_sender
 # Usage: benches/live-capture.sh [RATE...]     (default 200000 .. 800000)
 #   env: CALLS (2000), DURATION (20 s per call), BUFFER_MIB (64), QUEUE (packets
-#        between capture and recorder threads, 262144), SPOOL (spool dir, default
-#        a fresh one under /tmp on disk), GEN (sender|tcpreplay), TAPREC, SENDER
+#        between capture and recorder threads, 262144), SPOOL (where the spools go,
+#        one per rate; default the work dir under /tmp, on disk), GEN (sender|tcpreplay),
+#        PIN (1: taprec on CPU 1, sender on CPU 0), TAPREC, SENDER
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TAPREC="${TAPREC:-${CARGO_TARGET_DIR:-$HERE/target}/release/taprec}"
@@ -57,6 +58,7 @@ cleanup() {
     ip netns del "$NS_TX" 2>/dev/null || true
     ip netns del "$NS_RX" 2>/dev/null || true
     rm -rf "$WORK"
+    [ -n "${SPOOL:-}" ] && rm -rf "$SPOOL"/spool-$$-* || true
 }
 trap cleanup EXIT
 
@@ -81,12 +83,21 @@ metric() { # name -> value (sum of the samples with that name)
 }
 
 best=0
-SPOOL_DIR="${SPOOL:-$WORK/spool}"
+SPOOL_ROOT="${SPOOL:-$WORK}"
+# PIN=1: taprec on CPU 1, the sender (and the kernel's receive path, which
+# runs in the sender's context on a veth) on CPU 0.
+RX_CPU=() TX_CPU=()
+if [ "${PIN:-0}" = 1 ]; then RX_CPU=(taskset -c 1) TX_CPU=(taskset -c 0); fi
 row="%10s %12s %9s %9s %9s %9s %10s %8s %9s\n"
 printf "$row" "target_pps" "achieved_pps" "sent" "arrived" "captured" "kern_drop" "queue_drop" "lag" "recorded"
 for rate in "${RATES[@]}"; do
+    # A new spool per rate, all removed at exit: removing thousands of files
+    # just before creating thousands more makes inode allocation on an ext4
+    # without a journal skip every recently deleted inode, milliseconds per
+    # file, which would be charged to the recorder.
+    SPOOL_DIR="$SPOOL_ROOT/spool-$$-$rate"
     rm -rf "$SPOOL_DIR"
-    ip netns exec "$NS_RX" "$TAPREC" run --interface tbrx$$ --spool "$SPOOL_DIR" --no-upload \
+    ip netns exec "$NS_RX" "${RX_CPU[@]}" "$TAPREC" run --interface tbrx$$ --spool "$SPOOL_DIR" --no-upload \
         --buffer-mib "$BUFFER_MIB" --queue-packets "$QUEUE" --metrics-listen 127.0.0.1:9187 --log-level warn \
         2>"$WORK/taprec.log" &
     TAPREC_PID=$!
@@ -100,13 +111,13 @@ for rate in "${RATES[@]}"; do
         PACKETS=$(echo "$out" | sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p' | head -1)
         secs=$(echo "$out" | sed -n 's/.*packets ([0-9]* bytes) sent in \([0-9.]*\) seconds.*/\1/p' | head -1)
     else
-        out=$(ip netns exec "$NS_TX" "$SENDER" tbtx$$ "$PCAP" "$rate" 2>&1)
+        out=$(ip netns exec "$NS_TX" "${TX_CPU[@]}" "$SENDER" tbtx$$ "$PCAP" "$rate" 2>&1)
         PACKETS=$(echo "$out" | sed -n 's/^sent \([0-9]*\) .*/\1/p')
         secs=$(echo "$out" | sed -n 's/.* seconds \([0-9.]*\) .*/\1/p')
     fi
     arrived=$(( $(rx_packets) - rx0 ))
     achieved=$(awk -v n="$arrived" -v s="${secs:-0}" 'BEGIN { if (s > 0) printf "%d", n / s; else print "?" }')
-    lag=$(( $(metric taprec_captured_packets_total) - $(metric taprec_decoded_frames_total) ))
+    lag=$(( $(metric taprec_captured_packets_total) - $(metric taprec_queue_dropped_packets_total) - $(metric taprec_decoded_frames_total) ))
     # Let the recorder drain the ring and the queue, and the calls time out.
     for _ in $(seq 1 60); do
         sleep 1

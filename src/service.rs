@@ -614,6 +614,7 @@ fn recorder_loop(
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(mut batch) => {
+                let mut newest: Option<Timestamp> = None;
                 for &(ts, start, len, original_len) in &batch.frames {
                     let Some(data) = batch
                         .data
@@ -627,6 +628,10 @@ fn recorder_loop(
                         data,
                         original_len,
                     });
+                    newest = newest.max(Some(ts));
+                }
+                // One clock read per batch, not per packet.
+                if let Some(ts) = newest {
                     if last.is_none_or(|(t, _)| ts > t) {
                         last = Some((ts, Instant::now()));
                     }
