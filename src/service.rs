@@ -622,7 +622,11 @@ impl Store for LiveStore {
         self.next += 1;
         let slot = self.next;
         let op = if self.quota {
-            Io::Adopt(slot, id.to_string(), self.spool.create_unsynced(id, provisional)?)
+            Io::Adopt(
+                slot,
+                id.to_string(),
+                self.spool.create_unsynced(id, provisional)?,
+            )
         } else {
             Io::Create(slot, id.to_string(), Box::new(provisional.clone()))
         };
@@ -639,7 +643,11 @@ impl Store for LiveStore {
 
     fn commit(&mut self, id: &str, wav: LiveWav, metadata: &Metadata) -> std::io::Result<()> {
         self.io
-            .send(Io::Commit(wav.slot, id.to_string(), Box::new(metadata.clone())))
+            .send(Io::Commit(
+                wav.slot,
+                id.to_string(),
+                Box::new(metadata.clone()),
+            ))
             .map_err(|_| std::io::Error::other("the spool thread stopped"))
     }
 
@@ -838,6 +846,107 @@ mod tests {
             restart_only_changes(&old, &new),
             vec!["capture.interface", "spool.dir"]
         );
+    }
+
+    fn meta(notes: &str) -> Metadata {
+        Metadata {
+            start_date_time: "2026-01-01T00:00:00.000000Z".into(),
+            duration: "PT1S".into(),
+            direction: 1,
+            local_party: crate::call::metadata::LocalParty {
+                username: "u".into(),
+                phone_number: "1".into(),
+            },
+            remote_party: crate::call::metadata::RemoteParty {
+                phone_number: "2".into(),
+            },
+            pbx_call_id: "c".into(),
+            notes: notes.into(),
+            preserved: false,
+        }
+    }
+
+    /// Runs a LiveStore against a spool in a temporary directory; returns
+    /// the spool after the spool and commit threads have finished.
+    fn with_live_store(quota: u64, f: impl FnOnce(&mut LiveStore)) -> (tempfile::TempDir, Spool) {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap().with_quota(quota);
+        let metrics = Arc::new(Metrics::new());
+        let wake = Arc::new(Notify::new());
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel(4);
+        let (io_tx, io_rx) = mpsc::sync_channel(4);
+        let committer = {
+            let (spool, metrics, wake) = (spool.clone(), metrics.clone(), wake.clone());
+            std::thread::spawn(move || committer(&spool, &metrics, &wake, jobs_rx))
+        };
+        let io = {
+            let (spool, metrics) = (spool.clone(), metrics.clone());
+            std::thread::spawn(move || spool_io(spool, &metrics, io_rx, jobs_tx))
+        };
+        let mut store = LiveStore {
+            spool: spool.clone(),
+            io: io_tx,
+            quota: quota > 0,
+            next: 0,
+        };
+        f(&mut store);
+        drop(store);
+        io.join().unwrap();
+        committer.join().unwrap();
+        (dir, spool)
+    }
+
+    #[test]
+    fn live_store_writes_seeks_commits_and_discards_off_thread() {
+        use std::io::{Seek, SeekFrom, Write};
+        for quota in [0, 1 << 30] {
+            let (_dir, spool) = with_live_store(quota, |store| {
+                let mut a = store.create("rec-a", &meta("")).unwrap();
+                let b = store.create("rec-b", &meta("")).unwrap();
+                a.write_all(b"RIFF____WAVE").unwrap();
+                a.write_all(b"-data").unwrap();
+                // Patch the header as the WAV writer does at the end.
+                assert_eq!(a.seek(SeekFrom::Start(4)).unwrap(), 4);
+                a.write_all(b"1234").unwrap();
+                assert_eq!(a.seek(SeekFrom::End(0)).unwrap(), 17);
+                assert!(a.seek(SeekFrom::Current(-18)).is_err());
+                store.commit("rec-a", a, &meta("done")).unwrap();
+                store.discard("rec-b", b);
+            });
+            assert_eq!(
+                std::fs::read(spool.ready_wav("rec-a")).unwrap(),
+                b"RIFF1234WAVE-data",
+                "quota {quota}"
+            );
+            let json: Metadata =
+                serde_json::from_slice(&std::fs::read(spool.ready_json("rec-a")).unwrap()).unwrap();
+            assert_eq!(json, meta("done"));
+            assert!(!spool.ready_wav("rec-b").exists());
+            // Nothing left behind in tmp/.
+            assert_eq!(
+                std::fs::read_dir(spool.dir().join("tmp")).unwrap().count(),
+                0,
+                "quota {quota}"
+            );
+        }
+    }
+
+    #[test]
+    fn live_store_reports_a_stopped_spool_thread() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let (io_tx, io_rx) = mpsc::sync_channel(4);
+        let mut store = LiveStore {
+            spool,
+            io: io_tx,
+            quota: false,
+            next: 0,
+        };
+        let mut wav = store.create("rec", &meta("")).unwrap();
+        drop(io_rx);
+        assert!(wav.write_all(b"x").is_err());
+        assert!(store.create("rec2", &meta("")).is_err());
     }
 
     #[test]
