@@ -325,6 +325,9 @@ pub struct LimitsConfig {
     pub fragment_timeout_secs: u64,
     /// Most header fields in one SIP message; more and it is dropped.
     pub max_sip_headers: usize,
+    /// Most `m=` sections kept from one SDP body (1..=1024); later ones are
+    /// dropped and counted.
+    pub max_sdp_media_lines: usize,
     /// Media (RTP) source and destination addresses tracked per call, SDP and
     /// learned (symmetric RTP); beyond it the oldest is forgotten.
     pub max_streams_per_call: usize,
@@ -378,6 +381,7 @@ impl Default for LimitsConfig {
             max_fragmented_datagrams: 1024,
             fragment_timeout_secs: 30,
             max_sip_headers: crate::sip::message::MAX_HEADERS,
+            max_sdp_media_lines: crate::sip::sdp::MAX_MEDIA,
             max_streams_per_call: 16,
             new_calls_per_second_per_source: 200,
             new_call_burst_per_source: 400,
@@ -457,6 +461,13 @@ impl Config {
                 key: "limits.max_calls",
                 value: "0".into(),
                 why: "must be at least 1",
+            });
+        }
+        if !(1..=1024).contains(&self.limits.max_sdp_media_lines) {
+            return Err(ConfigError::Value {
+                key: "limits.max_sdp_media_lines",
+                value: self.limits.max_sdp_media_lines.to_string(),
+                why: "must be 1..=1024",
             });
         }
         for (key, value) in [

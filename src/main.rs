@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use taprec::capture::batch::FrameBatch;
 use taprec::capture::file::FileReader;
 use taprec::config::Config;
 use taprec::recorder::{Outcome, Recorder, RecorderStats};
@@ -183,6 +184,9 @@ fn init_logging(format: LogFormat, level: &str) {
     }
 }
 
+/// Frames handed to the recorder at once by `replay`.
+const REPLAY_BATCH_FRAMES: usize = 64;
+
 fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     let config = args.config()?;
     let uploading = !args.no_upload && !config.upload.url.is_empty();
@@ -196,12 +200,22 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     let mut recorder = Recorder::new(&config, spool.clone());
     let mut capture_errors = Vec::new();
     let mut frames = 0u64;
+    let mut batch = FrameBatch::with_capacity(REPLAY_BATCH_FRAMES, REPLAY_BATCH_FRAMES * 512);
     for path in &args.pcaps {
         let mut reader =
             FileReader::open(path).with_context(|| format!("cannot replay {}", path.display()))?;
+        // Frames go to the recorder in batches, which lets it prefetch the
+        // state of the calls a few frames ahead.
         loop {
-            match reader.next_frame() {
-                Ok(Some(frame)) => recorder.handle_frame(&frame),
+            let next = reader.next_frame();
+            match next {
+                Ok(Some(frame)) => {
+                    batch.push(&frame);
+                    if batch.len() >= REPLAY_BATCH_FRAMES {
+                        recorder.handle_batch(&batch);
+                        batch.clear();
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "capture file damaged; continuing with what was read");
@@ -210,6 +224,8 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
                 }
             }
         }
+        recorder.handle_batch(&batch);
+        batch.clear();
         frames += reader.frames_read();
     }
     recorder.finish();
@@ -371,11 +387,12 @@ fn print_summary(
         stats.sip_oversized,
         stats.media_addrs_dropped,
         d.fragments_dropped,
+        stats.sdp_media_dropped,
     ];
     if limited.iter().any(|&n| n > 0) {
         println!(
-            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}",
-            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped
+            "limits hit: unanswered calls dropped (limits.max_calls) {}, calls over the per-source rate {}, SIP messages over size/header limits {}, media addresses dropped (limits.max_streams_per_call) {}, fragmented datagrams dropped {}, SDP m= lines dropped (limits.max_sdp_media_lines) {}",
+            stats.calls_evicted, stats.calls_rate_limited, stats.sip_oversized, stats.media_addrs_dropped, d.fragments_dropped, stats.sdp_media_dropped
         );
     }
     for e in capture_errors {
@@ -468,6 +485,7 @@ fn summary_json(
         "calls_rate_limited": stats.calls_rate_limited,
         "sip_oversized": stats.sip_oversized,
         "media_addrs_dropped": stats.media_addrs_dropped,
+        "sdp_media_dropped": stats.sdp_media_dropped,
         "fragments_dropped": stats.decode.fragments_dropped,
         "rtp_copies": stats.rtp_copies,
         "rtp_other_hop": stats.rtp_other_hop,
@@ -480,3 +498,6 @@ fn summary_json(
         "capture_errors": capture_errors,
     })
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

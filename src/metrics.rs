@@ -280,6 +280,7 @@ impl Metrics {
             ("new_calls_per_second_per_source", s.calls_rate_limited),
             ("max_sip_message_bytes_or_headers", s.sip_oversized),
             ("max_streams_per_call", s.media_addrs_dropped),
+            ("max_sdp_media_lines", s.sdp_media_dropped),
             ("max_fragmented_datagrams", d.fragments_dropped),
         ] {
             let _ = writeln!(out, "taprec_limit_hits_total{{limit=\"{limit}\"}} {value}");

@@ -14,6 +14,7 @@ use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
 use crate::call::parties::{self, Direction};
 use crate::call::settings::{InternalCalls, LegMode};
 use crate::call::MediaIndex;
+use crate::capture::batch::FrameBatch;
 use crate::capture::Frame;
 use crate::config::{Config, OutputFormat};
 use crate::decode::rtp::{is_rtcp, RtpPacket};
@@ -21,6 +22,7 @@ use crate::decode::{Datagram, DecodeStats, Decoded, Decoder, FragmentLimits, Tra
 use crate::media::timeline::{Skipped, Timeline, TimelineLimits};
 use crate::media::wav::WavWriter;
 use crate::media::{Channel, Law, SampleFormat};
+use crate::prefetch;
 use crate::ratelimit::SourceLimiter;
 use crate::sip::message::{looks_like_sip, Message};
 use crate::sip::message::{Limits as SipLimits, SipError};
@@ -30,7 +32,7 @@ use crate::sip::stream::{SipStreams, StreamLimits, StreamStats};
 use crate::Timestamp;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::io::{self, BufWriter, Seek, Write};
+use std::io::{self, Seek, Write};
 use std::net::SocketAddr;
 
 /// Where recordings are written: the spool, or memory in tests.
@@ -115,6 +117,8 @@ pub struct RecorderStats {
     /// Media addresses of a call forgotten or not learned because of
     /// `limits.max_streams_per_call`.
     pub media_addrs_dropped: u64,
+    /// SDP `m=` lines dropped over `limits.max_sdp_media_lines`.
+    pub sdp_media_dropped: u64,
     /// Packet loss of each recorded call (both sides together), percent.
     pub call_loss: crate::metrics::LossHistogram,
     /// RTP packets dropped as copies of one already recorded (same SSRC and
@@ -145,7 +149,9 @@ const SWEEP_NANOS: i64 = 1_000_000_000;
 struct Recording<W: Write + Seek> {
     id: String,
     timeline: Timeline,
-    writer: WavWriter<BufWriter<W>>,
+    /// Written in blocks of up to half a second by the timeline (no
+    /// buffer of its own: one copy less, 16 KiB less per call).
+    writer: WavWriter<W>,
     format: SampleFormat,
     local: Role,
     direction: Direction,
@@ -180,7 +186,10 @@ pub struct Recorder<S: Store> {
 struct Core<S: Store> {
     config: Config,
     store: S,
-    slots: Vec<Option<CallSlot<S::Output>>>,
+    /// Boxed: the table itself stays small (and in cache) however large a
+    /// call's state is, and a slot's address is known without touching it,
+    /// which is what [`Recorder::handle_batch`] prefetches.
+    slots: Vec<Option<Box<CallSlot<S::Output>>>>,
     free: Vec<u32>,
     by_call_id: FxHashMap<String, u32>,
     index: MediaIndex,
@@ -264,6 +273,43 @@ impl<S: Store> Recorder<S> {
         }
     }
 
+    /// Handles a batch of captured frames, in order: the same as
+    /// [`handle_frame`](Self::handle_frame) on each, but faster with many
+    /// concurrent calls.
+    ///
+    /// Each call's state is rarely in cache, so a frame would wait on its
+    /// misses one after another. While handling frame `i` this looks ahead
+    /// in three steps of `d` frames, each needing only what the step before
+    /// brought into cache: it prefetches the media index bucket of frame
+    /// `i + 3d` (a cheap read-only decode), finds the call of frame `i + 2d`
+    /// and prefetches its slot, and prefetches the recording state and ring
+    /// position of frame `i + d`; so the misses of several frames overlap.
+    /// The look-ahead only hints; it never changes what is recorded.
+    pub fn handle_batch(&mut self, batch: &FrameBatch) {
+        const AHEAD: usize = 4;
+        const HINTS: usize = 4 * AHEAD;
+        let mut hints: [Option<(u32, Role)>; HINTS] = [None; HINTS];
+        let n = batch.len();
+        for j in 0..n + 3 * AHEAD {
+            if let Some(frame) = batch.get(j) {
+                self.core.prefetch_index(&frame);
+            }
+            if let Some(k) = j.checked_sub(AHEAD) {
+                if let (Some(frame), Some(hint)) = (batch.get(k), hints.get_mut(k % HINTS)) {
+                    *hint = self.core.prefetch_slot(&frame);
+                }
+            }
+            if let Some(k) = j.checked_sub(2 * AHEAD) {
+                if let (Some(frame), Some(Some(hint))) = (batch.get(k), hints.get(k % HINTS)) {
+                    self.core.prefetch_recording(*hint, &frame);
+                }
+            }
+            if let Some(frame) = j.checked_sub(3 * AHEAD).and_then(|i| batch.get(i)) {
+                self.handle_frame(&frame);
+            }
+        }
+    }
+
     /// Handles one captured frame.
     pub fn handle_frame(&mut self, frame: &Frame<'_>) {
         match self.decoder.decode(frame.ts, frame.link, frame.data) {
@@ -344,6 +390,58 @@ impl<S: Store> Recorder<S> {
 }
 
 impl<S: Store> Core<S> {
+    /// First look-ahead step of [`Recorder::handle_batch`]: the media
+    /// index bucket of an RTP frame's destination.
+    fn prefetch_index(&self, frame: &Frame<'_>) {
+        if let Some((_, dst, payload)) = crate::decode::peek_udp(frame.link, frame.data) {
+            if payload.first().is_some_and(|b| b & 0xC0 == 0x80) {
+                self.index.prefetch(&dst);
+            }
+        }
+    }
+
+    /// Second look-ahead step: the call slot
+    /// and sender of an RTP frame, its slot's hot lines prefetched.
+    fn prefetch_slot(&self, frame: &Frame<'_>) -> Option<(u32, Role)> {
+        let (_, dst, payload) = crate::decode::peek_udp(frame.link, frame.data)?;
+        let first = *payload.first()?;
+        if first & 0xC0 != 0x80 {
+            return None;
+        }
+        let (slot_id, sender) = self.index.peek(&dst)?;
+        let slot = self.slots.get(slot_id as usize)?.as_deref()?;
+        prefetch::line(slot);
+        prefetch::line(&slot.recording);
+        prefetch::line(&slot.dialog.last_activity);
+        prefetch::line(&slot.zrtp);
+        let payload_type = payload.get(1).map_or(0, |b| usize::from(b & 0x7F));
+        if let Some(kind) = slot.payloads.get(payload_type) {
+            prefetch::line(kind);
+        }
+        Some((slot_id, sender))
+    }
+
+    /// Third look-ahead step: the recording state the frame will touch
+    /// (its channel's duplicate filter, anchor and ring position).
+    fn prefetch_recording(&self, (slot_id, sender): (u32, Role), frame: &Frame<'_>) {
+        let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
+            return;
+        };
+        let Some(rec) = &slot.recording else {
+            return;
+        };
+        let channel = if sender == rec.local {
+            Channel::Left
+        } else {
+            Channel::Right
+        };
+        prefetch::line(&rec.timeline);
+        if let Some(filter) = rec.filters.get(channel as usize) {
+            prefetch::line(filter);
+        }
+        rec.timeline.prefetch(channel, frame.ts);
+    }
+
     fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
         self.tick(now);
         let payload = datagram.payload;
@@ -426,7 +524,7 @@ impl<S: Store> Core<S> {
         };
         // Symmetric RTP: the source of packets sent to a party's announced
         // address is where the other party really sends from (NAT).
-        if found.by_destination
+        if !found.source_known
             && datagram.src != datagram.dst
             && !slot.media_addrs.contains(&datagram.src)
         {
@@ -567,7 +665,11 @@ impl<S: Store> Core<S> {
                 }
             }
         };
-        let sdp = msg.sdp_body().map(SessionDescription::parse);
+        let max_media = self.config.limits.max_sdp_media_lines;
+        let sdp = msg
+            .sdp_body()
+            .map(|body| SessionDescription::parse_with_limit(body, max_media));
+        self.stats.sdp_media_dropped += sdp.as_ref().map_or(0, |s| s.media_dropped as u64);
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         if let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) {
@@ -750,13 +852,7 @@ impl<S: Store> Core<S> {
     fn discard(&mut self, rec: Recording<S::Output>) {
         let Recording { id, writer, .. } = rec;
         match writer.finish() {
-            Ok(buffered) => {
-                let out = match buffered.into_inner() {
-                    Ok(out) => out,
-                    Err(e) => e.into_inner().into_parts().0,
-                };
-                self.store.discard(&id, out);
-            }
+            Ok(out) => self.store.discard(&id, out),
             Err(e) => tracing::warn!(id = %id, error = %e, "could not close a discarded recording"),
         }
     }
@@ -797,11 +893,13 @@ impl<S: Store> Core<S> {
         };
         let id = match self.free.pop() {
             Some(id) => {
-                self.slots[id as usize] = Some(slot);
+                if let Some(free) = self.slots.get_mut(id as usize) {
+                    *free = Some(Box::new(slot));
+                }
                 id
             }
             None => {
-                self.slots.push(Some(slot));
+                self.slots.push(Some(Box::new(slot)));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -928,7 +1026,7 @@ impl<S: Store> Core<S> {
         let writer = self
             .store
             .create(&id, &provisional)
-            .and_then(|out| WavWriter::new(BufWriter::with_capacity(16 * 1024, out), format, 2));
+            .and_then(|out| WavWriter::new(out, format, 2));
         match writer {
             Ok(writer) => {
                 slot.recording = Some(Recording {
@@ -1048,7 +1146,7 @@ impl<S: Store> Core<S> {
             mut unrecordable,
             zrtp,
             ..
-        } = slot;
+        } = *slot;
         let call_id = dialog.call_id.clone();
         let recording = match (recording, zrtp) {
             (Some(rec), Some(encrypted)) => {
@@ -1111,10 +1209,7 @@ impl<S: Store> Core<S> {
             // only mislead whoever listens to it.
             self.stats.calls_without_media += 1;
             let Recording { id, writer, .. } = rec;
-            if let Ok(out) = writer
-                .finish()
-                .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
-            {
+            if let Ok(out) = writer.finish() {
                 self.store.discard(&id, out);
             }
             return Outcome::Skipped {
@@ -1138,7 +1233,6 @@ impl<S: Store> Core<S> {
         let Recording { id, writer, .. } = rec;
         let committed = flushed
             .and_then(|()| writer.finish())
-            .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
             .and_then(|out| self.store.commit(&id, out, &metadata));
         match committed {
             Ok(()) => {

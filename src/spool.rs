@@ -51,6 +51,16 @@
 //! new recordings while the files under the spool take that many bytes or
 //! more (logged as an error and counted in [`Spool::refused`]); nothing
 //! already queued is ever deleted to make room.
+//!
+//! A full filesystem (ENOSPC, or EDQUOT) is handled the same way, as the
+//! writes fail: a recording that cannot be created is refused and leaves no
+//! file behind; one whose writes fail part-way stays in `tmp/` (its WAV and
+//! provisional metadata) and is repaired and queued, flagged truncated, by
+//! the next [`Spool::recover`] with room to do it. A recovery that runs out
+//! of space leaves what it could not finish in `tmp/` for the next one
+//! ([`Recovery::deferred`]) instead of failing. Every such error is logged
+//! with `SPOOL DISK FULL`, the recording's id and the OS error; nothing
+//! queued in `ready/` is touched.
 
 use crate::call::metadata::format_duration;
 use crate::call::Metadata;
@@ -132,6 +142,10 @@ pub struct Recovery {
     pub unusable: Vec<String>,
     /// Stray temporary files removed.
     pub strays_removed: usize,
+    /// Recordings cut by a crash (or a full disk) that could not be
+    /// recovered now because the filesystem is full: left in `tmp/` as they
+    /// were, for the next recovery.
+    pub deferred: Vec<String>,
 }
 
 /// Where a recording is in the spool.
@@ -413,11 +427,30 @@ impl Spool {
         }
         parts.sort();
         for id in parts {
-            self.recover_part(&id, &mut report)?;
+            match self.recover_part(&id, &mut report) {
+                Err(e) if is_disk_full(&e) => {
+                    tracing::error!(
+                        id = %id,
+                        error = %e,
+                        "SPOOL DISK FULL: a cut recording cannot be recovered now; left in tmp/ for the next start"
+                    );
+                    report.deferred.push(id);
+                }
+                other => other?,
+            }
         }
-        // 4. Whatever is left in tmp/ belongs to no recording.
+        // 4. Whatever is left in tmp/ belongs to no recording (except the
+        // deferred ones).
         for entry in fs::read_dir(&self.tmp)? {
             let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if report.deferred.iter().any(|id| {
+                name.strip_prefix(id.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+            }) {
+                continue;
+            }
             fs::remove_file(entry.path())?;
             report.strays_removed += 1;
         }
@@ -552,10 +585,30 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
     serde_json::from_slice(&bytes).map_err(|e| annotate(e.into(), path))
 }
 
+/// Whether `e` says the filesystem (or the user's disk quota) is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Writes `bytes` to a new file at `path` and fsyncs it; on failure removes
+/// the file (a half-written file is of no use and may hold space on a full
+/// disk) and names it in the error.
+fn write_new_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let written = File::create(path).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    written.map_err(|e| {
+        let _ = fs::remove_file(path);
+        annotate(e, path)
+    })
+}
+
 fn write_metadata(path: &Path, metadata: &Metadata) -> io::Result<()> {
-    let mut json = File::create(path).map_err(|e| annotate(e, path))?;
-    json.write_all(&json_bytes(metadata)?)?;
-    json.sync_all()
+    write_new_file(path, &json_bytes(metadata)?)
 }
 
 /// Writes `value` as JSON to `path` in `dir` atomically: temp name, fsync,
@@ -564,10 +617,7 @@ fn write_durably<T: Serialize>(dir: &Path, path: &Path, value: &T) -> io::Result
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file = File::create(&tmp).map_err(|e| annotate(e, &tmp))?;
-    file.write_all(&json_bytes(value)?)?;
-    file.sync_all()?;
-    drop(file);
+    write_new_file(&tmp, &json_bytes(value)?)?;
     fs::rename(&tmp, path).map_err(|e| annotate(e, path))?;
     sync_dir(dir)
 }
@@ -659,8 +709,21 @@ impl Spool {
             .map_err(|e| annotate(e, &path))?;
         let wav = SpoolWav::new(path, wav, &self.open_permits);
         let meta_path = self.provisional_json(id);
-        let mut meta = File::create(&meta_path).map_err(|e| annotate(e, &meta_path))?;
-        meta.write_all(&json_bytes(provisional)?)?;
+        let written = File::create(&meta_path)
+            .and_then(|mut meta| meta.write_all(&json_bytes(provisional)?))
+            .map_err(|e| annotate(e, &meta_path));
+        if let Err(e) = written {
+            // Nothing of this recording is worth keeping: leave no file.
+            self.discard_recording(id, wav);
+            if is_disk_full(&e) {
+                tracing::error!(
+                    id,
+                    error = %e,
+                    "SPOOL DISK FULL: recording refused; queued recordings are kept; free space in the spool"
+                );
+            }
+            return Err(e);
+        }
         Ok(wav)
     }
 
@@ -678,13 +741,20 @@ impl Spool {
         mut wav: SpoolWav,
         metadata: &Metadata,
     ) -> io::Result<()> {
-        wav.sync_all()?;
+        let synced = wav.sync_all().map_err(|e| annotate(e, &self.part_wav(id)));
         drop(wav);
         let part_json = self.tmp.join(format!("{id}.json.part"));
-        let mut json = File::create(&part_json).map_err(|e| annotate(e, &part_json))?;
-        json.write_all(&json_bytes(metadata)?)?;
-        json.sync_all()?;
-        drop(json);
+        let written = synced.and_then(|()| write_metadata(&part_json, metadata));
+        if let Err(e) = written {
+            if is_disk_full(&e) {
+                tracing::error!(
+                    id,
+                    error = %e,
+                    "SPOOL DISK FULL: recording cannot be finished; left in tmp/ and queued, flagged truncated, by the next start with free space"
+                );
+            }
+            return Err(e);
+        }
         fs::rename(self.part_wav(id), self.ready_wav(id))?;
         sync_dir(&self.ready)?;
         fs::rename(&part_json, self.ready_json(id))?;
@@ -742,6 +812,8 @@ pub struct SpoolWav {
     pos: u64,
     /// Length of the file (largest end written).
     len: u64,
+    /// A write failed because the disk is full (logged once).
+    disk_full: bool,
 }
 
 impl SpoolWav {
@@ -757,6 +829,7 @@ impl SpoolWav {
             permits: Arc::clone(permits),
             pos: 0,
             len: 0,
+            disk_full: false,
         }
     }
 
@@ -784,7 +857,25 @@ impl Write for SpoolWav {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let pos = self.pos;
-        let written = self.with_file(|file| file.write_at(buf, pos))?;
+        let written = match self.with_file(|file| file.write_at(buf, pos)) {
+            Ok(n) => n,
+            Err(e) => {
+                if is_disk_full(&e) && !self.disk_full {
+                    self.disk_full = true;
+                    tracing::error!(
+                        file = %self.path.display(),
+                        error = %e,
+                        "SPOOL DISK FULL: recording cut; it stays in tmp/ and is queued, flagged truncated, by the next start with free space"
+                    );
+                }
+                // Name the file, unless `with_file` already did (reopening).
+                return Err(if e.raw_os_error().is_some() {
+                    annotate(e, &self.path)
+                } else {
+                    e
+                });
+            }
+        };
         self.pos += written as u64;
         self.len = self.len.max(self.pos);
         Ok(written)

@@ -337,7 +337,19 @@ impl Dialog {
 
     /// The party in `role`.
     pub fn party(&self, role: Role) -> &Party {
-        &self.parties[role.index()]
+        let [caller, callee] = &self.parties;
+        match role {
+            Role::Caller => caller,
+            Role::Callee => callee,
+        }
+    }
+
+    fn party_mut(&mut self, role: Role) -> &mut Party {
+        let [caller, callee] = &mut self.parties;
+        match role {
+            Role::Caller => caller,
+            Role::Callee => callee,
+        }
     }
 
     /// True once answered (and until removed).
@@ -403,7 +415,7 @@ impl Dialog {
         let Some(user) = identity::asserted_user(msg) else {
             return;
         };
-        let party = &mut self.parties[role.index()];
+        let party = self.party_mut(role);
         if party.number.as_deref() == Some(user.as_str()) {
             return;
         }
@@ -415,7 +427,7 @@ impl Dialog {
     }
 
     fn set_media(&mut self, role: Role, spec: MediaSpec, events: &mut Vec<DialogEvent>) {
-        let party = &mut self.parties[role.index()];
+        let party = self.party_mut(role);
         if party.media.as_ref() == Some(&spec) {
             return;
         }
@@ -428,12 +440,7 @@ impl Dialog {
             let text = format!(
                 "{} media moved to {}",
                 role.name(),
-                fmt_addr(
-                    self.parties[role.index()]
-                        .media
-                        .as_ref()
-                        .and_then(|m| m.addr)
-                )
+                fmt_addr(self.party(role).media.as_ref().and_then(|m| m.addr))
             );
             self.note(text);
         }

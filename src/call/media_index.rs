@@ -6,7 +6,7 @@
 //! a party's address (symmetric RTP) was sent by that party.
 
 use super::Role;
-use rustc_hash::FxHashMap;
+use crate::prefetch;
 use std::net::SocketAddr;
 
 /// Where an address leads: a call slot and the party that owns the address.
@@ -23,11 +23,202 @@ pub struct Leg {
     pub firsthand: bool,
 }
 
-/// Address -> call leg. Lookups are the per-packet hot path: one hash probe
-/// with a fast non-cryptographic hasher, no allocation.
+/// Address -> call leg. Lookups are the per-packet hot path: one probe of
+/// an open-addressing table on a compact key, no allocation, and a
+/// [`prefetch`](Self::prefetch) to start the probe's cache miss early.
 #[derive(Debug, Default)]
 pub struct MediaIndex {
-    map: FxHashMap<SocketAddr, Leg>,
+    map: AddrTable,
+    /// Bumped on every removal: a remembered `known_peer` of an older
+    /// generation may have been removed since and is checked again.
+    generation: u32,
+}
+
+/// A socket address as a compact hash key: the IP as 128 bits (IPv4 in the
+/// low 32) and the port, with bit 16 of `port_family` set for IPv6, so an
+/// IPv4 address and its IPv4-mapped IPv6 form stay distinct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    ip_high: u64,
+    ip_low: u64,
+    port_family: u32,
+}
+
+impl Key {
+    fn new(addr: &SocketAddr) -> Self {
+        match addr {
+            SocketAddr::V4(a) => Key {
+                ip_high: 0,
+                ip_low: u64::from(u32::from(*a.ip())),
+                port_family: u32::from(a.port()),
+            },
+            SocketAddr::V6(a) => {
+                let ip = u128::from(*a.ip());
+                Key {
+                    ip_high: (ip >> 64) as u64,
+                    ip_low: ip as u64,
+                    port_family: u32::from(a.port()) | 1 << 16,
+                }
+            }
+        }
+    }
+
+    /// A well-mixed 64-bit hash; the table uses its top bits.
+    fn hash(&self) -> u64 {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.ip_low.wrapping_mul(K)
+            ^ self
+                .ip_high
+                .rotate_left(23)
+                .wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ u64::from(self.port_family).wrapping_mul(0x1656_67B1_9E37_79F9);
+        h ^= h >> 29;
+        h.wrapping_mul(K)
+    }
+}
+
+/// Open addressing with linear probing and backward-shift deletion (no
+/// tombstones), at most half full, so every probe ends at an empty bucket
+/// within a short run. Grows by doubling; memory follows the largest number
+/// of addresses indexed at once, which the call limits bound.
+#[derive(Debug, Default)]
+struct AddrTable {
+    buckets: Vec<Option<(Key, Entry)>>,
+    len: usize,
+}
+
+impl AddrTable {
+    const MIN_BUCKETS: usize = 16;
+
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The bucket where a probe for `key` starts.
+    fn home(&self, key: &Key) -> usize {
+        let bits = self.buckets.len().trailing_zeros();
+        if bits == 0 {
+            return 0;
+        }
+        (key.hash() >> (64 - bits)) as usize
+    }
+
+    /// The bucket holding `key`.
+    fn find(&self, key: &Key) -> Option<usize> {
+        let mask = self.mask();
+        let mut i = self.home(key);
+        for _ in 0..self.buckets.len() {
+            match self.buckets.get(i)? {
+                None => return None,
+                Some((k, _)) if k == key => return Some(i),
+                Some(_) => i = (i + 1) & mask,
+            }
+        }
+        None
+    }
+
+    fn prefetch(&self, key: &Key) {
+        if let Some(bucket) = self.buckets.get(self.home(key)) {
+            prefetch::line(bucket);
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<&Entry> {
+        let i = self.find(key)?;
+        self.buckets.get(i)?.as_ref().map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
+        let i = self.find(key)?;
+        self.buckets.get_mut(i)?.as_mut().map(|(_, e)| e)
+    }
+
+    fn contains_key(&self, key: &Key) -> bool {
+        self.find(key).is_some()
+    }
+
+    fn insert(&mut self, key: Key, entry: Entry) {
+        if let Some(existing) = self.get_mut(&key) {
+            *existing = entry;
+            return;
+        }
+        if (self.len + 1) * 2 > self.buckets.len() {
+            self.grow();
+        }
+        let mask = self.mask();
+        let mut i = self.home(&key);
+        while let Some(Some(_)) = self.buckets.get(i) {
+            i = (i + 1) & mask;
+        }
+        if let Some(bucket) = self.buckets.get_mut(i) {
+            *bucket = Some((key, entry));
+            self.len += 1;
+        }
+    }
+
+    fn grow(&mut self) {
+        let size = (self.buckets.len() * 2).max(Self::MIN_BUCKETS);
+        let old = std::mem::replace(&mut self.buckets, vec![None; size]);
+        self.len = 0;
+        for (key, entry) in old.into_iter().flatten() {
+            self.insert(key, entry);
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        let Some(mut hole) = self.find(key) else {
+            return;
+        };
+        if let Some(bucket) = self.buckets.get_mut(hole) {
+            *bucket = None;
+            self.len -= 1;
+        }
+        // Shift the rest of the run back so no probe stops short at the hole.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let Some(Some((k, _))) = self.buckets.get(j) else {
+                return;
+            };
+            let home = self.home(k);
+            // `k` may fill the hole unless its home lies cyclically in
+            // (hole, j]: then it was never probed past the hole.
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                let moved = self.buckets.get_mut(j).and_then(Option::take);
+                if let Some(bucket) = self.buckets.get_mut(hole) {
+                    *bucket = moved;
+                }
+                hole = j;
+            }
+        }
+    }
+}
+
+/// The exact 64-bit form of an IPv4 socket address (bit 48 set so it is
+/// never 0); IPv6 addresses have none.
+fn short_form(addr: &SocketAddr) -> u64 {
+    match addr {
+        SocketAddr::V4(a) => 1 << 48 | u64::from(u32::from(*a.ip())) << 16 | u64::from(a.port()),
+        SocketAddr::V6(_) => 0,
+    }
+}
+
+/// A leg and, for the hot path, the last sender address seen to be indexed.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    leg: Leg,
+    /// [`short_form`] of the last source address of a packet sent to this
+    /// address that was itself found in the index (0: none). Saves the
+    /// second probe for every following packet of the same stream.
+    known_peer: u64,
+    /// [`MediaIndex::generation`] when `known_peer` was checked.
+    known_generation: u32,
 }
 
 /// Which party sent a matched RTP packet, and how it was matched.
@@ -39,6 +230,9 @@ pub struct Match {
     pub sender: Role,
     /// True when matched by destination (the receiver's announced address).
     pub by_destination: bool,
+    /// True when the source address is indexed too (to this call or another
+    /// one): nothing to learn from it. Always true for a source match.
+    pub source_known: bool,
 }
 
 impl MediaIndex {
@@ -53,18 +247,23 @@ impl MediaIndex {
     /// address from another call that its endpoint announced firsthand.
     /// Returns true when the address now leads to `slot`.
     pub fn announce(&mut self, addr: SocketAddr, slot: u32, owner: Role, firsthand: bool) -> bool {
-        if let Some(existing) = self.map.get(&addr) {
+        let key = Key::new(&addr);
+        if let Some(Entry { leg: existing, .. }) = self.map.get(&key) {
             if existing.slot != slot && existing.firsthand && !existing.learned && !firsthand {
                 return false;
             }
         }
         self.map.insert(
-            addr,
-            Leg {
-                slot,
-                owner,
-                learned: false,
-                firsthand,
+            key,
+            Entry {
+                leg: Leg {
+                    slot,
+                    owner,
+                    learned: false,
+                    firsthand,
+                },
+                known_peer: 0,
+                known_generation: 0,
             },
         );
         true
@@ -73,57 +272,100 @@ impl MediaIndex {
     /// Records that `owner` of call `slot` sends from `addr` (symmetric RTP),
     /// unless the address is already known. Returns true when it was added.
     pub fn learn(&mut self, addr: SocketAddr, slot: u32, owner: Role) -> bool {
-        if self.map.contains_key(&addr) {
+        let key = Key::new(&addr);
+        if self.map.contains_key(&key) {
             return false;
         }
         self.map.insert(
-            addr,
-            Leg {
-                slot,
-                owner,
-                learned: true,
-                firsthand: false,
+            key,
+            Entry {
+                leg: Leg {
+                    slot,
+                    owner,
+                    learned: true,
+                    firsthand: false,
+                },
+                known_peer: 0,
+                known_generation: 0,
             },
         );
         true
     }
 
+    /// Starts loading the memory a [`lookup`](Self::lookup) or
+    /// [`peek`](Self::peek) of `dst` will read: a hint, changes nothing.
+    pub fn prefetch(&self, dst: &SocketAddr) {
+        self.map.prefetch(&Key::new(dst));
+    }
+
     /// Matches a packet by its destination first, then by its source.
-    pub fn lookup(&self, src: SocketAddr, dst: SocketAddr) -> Option<Match> {
-        if let Some(leg) = self.map.get(&dst) {
-            return Some(Match {
-                slot: leg.slot,
-                sender: leg.owner.other(),
+    pub fn lookup(&mut self, src: SocketAddr, dst: SocketAddr) -> Option<Match> {
+        let src_key = Key::new(&src);
+        let peer = short_form(&src);
+        if let Some(entry) = self.map.get(&Key::new(&dst)) {
+            let found = Match {
+                slot: entry.leg.slot,
+                sender: entry.leg.owner.other(),
                 by_destination: true,
+                source_known: peer != 0
+                    && entry.known_peer == peer
+                    && entry.known_generation == self.generation,
+            };
+            if found.source_known || !self.map.contains_key(&src_key) {
+                return Some(found);
+            }
+            let generation = self.generation;
+            if let Some(entry) = self.map.get_mut(&Key::new(&dst)) {
+                entry.known_peer = peer;
+                entry.known_generation = generation;
+            }
+            return Some(Match {
+                source_known: true,
+                ..found
             });
         }
-        self.map.get(&src).map(|leg| Match {
-            slot: leg.slot,
-            sender: leg.owner,
+        self.map.get(&src_key).map(|entry| Match {
+            slot: entry.leg.slot,
+            sender: entry.leg.owner,
             by_destination: false,
+            source_known: true,
         })
+    }
+
+    /// The call slot and sending party a packet sent to `dst` belongs to,
+    /// without learning anything: a hint for prefetching. [`lookup`]
+    /// (Self::lookup) decides.
+    pub fn peek(&self, dst: &SocketAddr) -> Option<(u32, Role)> {
+        let entry = self.map.get(&Key::new(dst))?;
+        Some((entry.leg.slot, entry.leg.owner.other()))
     }
 
     /// The leg an address leads to.
     pub fn leg(&self, addr: &SocketAddr) -> Option<Leg> {
-        self.map.get(addr).copied()
+        self.map.get(&Key::new(addr)).map(|entry| entry.leg)
     }
 
     /// Removes `addr` if it still belongs to call `slot`.
     pub fn remove_if_owned(&mut self, addr: &SocketAddr, slot: u32) {
-        if self.map.get(addr).is_some_and(|leg| leg.slot == slot) {
-            self.map.remove(addr);
+        let key = Key::new(addr);
+        if self
+            .map
+            .get(&key)
+            .is_some_and(|entry| entry.leg.slot == slot)
+        {
+            self.map.remove(&key);
+            self.generation = self.generation.wrapping_add(1);
         }
     }
 
     /// Addresses indexed.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.len
     }
 
     /// True when nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len == 0
     }
 }
 
@@ -156,6 +398,72 @@ mod tests {
             .unwrap();
         assert_eq!(m.sender, Role::Caller);
         assert!(!m.by_destination);
+    }
+
+    #[test]
+    fn source_known_follows_the_index_through_removals() {
+        let mut index = MediaIndex::new();
+        let (a, b, nat) = (
+            addr("10.0.0.1:4000"),
+            addr("10.0.0.2:5000"),
+            addr("198.51.100.7:5000"),
+        );
+        index.announce(a, 1, Role::Caller, true);
+        index.announce(b, 1, Role::Callee, true);
+        // From the other announced address: known, and remembered.
+        assert!(index.lookup(b, a).unwrap().source_known);
+        assert!(index.lookup(b, a).unwrap().source_known);
+        // An unknown (NAT) source is not, until it is learned.
+        assert!(!index.lookup(nat, a).unwrap().source_known);
+        assert!(index.learn(nat, 1, Role::Callee));
+        assert!(index.lookup(nat, a).unwrap().source_known);
+        // Removed: no longer known, even though it was remembered.
+        index.remove_if_owned(&nat, 1);
+        assert!(!index.lookup(nat, a).unwrap().source_known);
+        // IPv6 sources are checked each time.
+        let v6 = addr("[2001:db8::1]:6000");
+        assert!(!index.lookup(v6, a).unwrap().source_known);
+        index.learn(v6, 1, Role::Callee);
+        assert!(index.lookup(v6, a).unwrap().source_known);
+        // An IPv4 address and its IPv4-mapped IPv6 form are different keys.
+        assert!(index.leg(&addr("[::ffff:10.0.0.1]:4000")).is_none());
+    }
+
+    #[test]
+    fn the_table_agrees_with_a_hash_map_through_inserts_and_removals() {
+        use std::collections::HashMap;
+        let mut index = MediaIndex::new();
+        let mut model: HashMap<SocketAddr, u32> = HashMap::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for step in 0..40_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct addresses, so that runs collide and removals
+            // shift entries back often; some IPv6.
+            let port = 4000 + (x % 700) as u16;
+            let a: SocketAddr = if x & 0x100 == 0 {
+                SocketAddr::from(([10, 0, (x >> 9) as u8 & 3, 1], port))
+            } else {
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, (x >> 9) as u16 & 3], port))
+            };
+            if x & 0x3000 == 0 {
+                index.remove_if_owned(&a, model.get(&a).copied().unwrap_or(u32::MAX));
+                model.remove(&a);
+            } else {
+                index.announce(a, step, Role::Caller, true);
+                model.insert(a, step);
+            }
+            assert_eq!(index.len(), model.len());
+        }
+        for (a, slot) in &model {
+            assert_eq!(index.leg(a).unwrap().slot, *slot);
+        }
+        for port in 4000..4700u16 {
+            let a = SocketAddr::from(([10, 0, 0, 1], port));
+            assert_eq!(index.leg(&a).map(|l| l.slot), model.get(&a).copied());
+        }
+        assert!(index.map.buckets.len() >= 2 * index.len());
     }
 
     #[test]

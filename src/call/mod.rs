@@ -4,13 +4,21 @@
 //!
 //! Nothing here does I/O; time is always the capture time passed in.
 
+// Unchecked indexing is denied in every module that sees values from SIP and
+// SDP; media_index and dedup (the RTP hot path) are still to be converted.
 pub mod dedup;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod dialog;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod identity;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod legs;
 pub mod media_index;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod metadata;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod parties;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod settings;
 
 pub use dialog::{Dialog, DialogEvent, EndReason, Role};

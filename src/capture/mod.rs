@@ -3,6 +3,7 @@
 //! `file` reads pcap and pcapng files; `live` captures from an interface
 //! (libpcap's memory-mapped AF_PACKET ring) and yields the same [`Frame`].
 
+pub mod batch;
 pub mod file;
 pub mod live;
 

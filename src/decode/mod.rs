@@ -425,6 +425,37 @@ fn sctp_data(data: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     Ok((src_port, dst_port, chunks))
 }
 
+/// A quick look at a frame for the common case of an unfragmented UDP
+/// datagram in IPv4 (directly in the link layer, no tunnel, no VLAN tag):
+/// its addresses and payload. `None` for anything else.
+///
+/// Side-effect free and cheap; the recorder uses it to prefetch the state
+/// a frame will touch a few frames ahead of decoding it for real with
+/// [`Decoder::decode`], which remains the only authority.
+pub fn peek_udp(link: LinkType, data: &[u8]) -> Option<(SocketAddr, SocketAddr, &[u8])> {
+    let Ok(Network::Ipv4(ip)) = link::network(link, data) else {
+        return None;
+    };
+    let head = ip.get(..20)?;
+    let ihl = usize::from(head.first()? & 0x0F) * 4;
+    let fragmented = link::be16(head, 6).ok()? & 0x3FFF != 0;
+    if head.first()? >> 4 != 4 || ihl < 20 || fragmented || *head.get(9)? != protocol::UDP {
+        return None;
+    }
+    let total = usize::from(link::be16(head, 2).ok()?).min(ip.len());
+    let addr = |at: usize| -> Option<IpAddr> {
+        let octets: [u8; 4] = head.get(at..at + 4)?.try_into().ok()?;
+        Some(IpAddr::from(octets))
+    };
+    let (src, dst) = (addr(12)?, addr(16)?);
+    let (src_port, dst_port, payload) = udp(ip.get(ihl..total)?).ok()?;
+    Some((
+        SocketAddr::new(src, src_port),
+        SocketAddr::new(dst, dst_port),
+        payload,
+    ))
+}
+
 /// UDP header (RFC 768): ports and the payload, bounded by the length field.
 fn udp(data: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
     let src_port = link::be16(data, 0)?;

@@ -88,61 +88,74 @@ const fn alaw_encode_calc(sample: i16) -> u8 {
 
 const fn build_ulaw_decode() -> [i16; 256] {
     let mut table = [0i16; 256];
+    // Slice patterns instead of indexing: const fns cannot call `get_mut`.
+    let mut rest: &mut [i16] = &mut table;
     let mut i = 0;
-    while i < 256 {
-        table[i] = ulaw_decode_calc(i as u8);
+    while let [slot, tail @ ..] = rest {
+        *slot = ulaw_decode_calc(i as u8);
         i += 1;
+        rest = tail;
     }
     table
 }
 
 const fn build_alaw_decode() -> [i16; 256] {
     let mut table = [0i16; 256];
+    let mut rest: &mut [i16] = &mut table;
     let mut i = 0;
-    while i < 256 {
-        table[i] = alaw_decode_calc(i as u8);
+    while let [slot, tail @ ..] = rest {
+        *slot = alaw_decode_calc(i as u8);
         i += 1;
+        rest = tail;
     }
     table
 }
 
 const fn build_ulaw_encode() -> [u8; 1 << 14] {
     let mut table = [0u8; 1 << 14];
-    let mut i = 0;
-    while i < (1 << 14) {
+    let mut rest: &mut [u8] = &mut table;
+    let mut i: usize = 0;
+    while let [slot, tail @ ..] = rest {
         // Index i holds the top 14 bits of the sample (as unsigned).
-        table[i] = ulaw_encode_calc((i << 2) as u16 as i16);
+        *slot = ulaw_encode_calc((i << 2) as u16 as i16);
         i += 1;
+        rest = tail;
     }
     table
 }
 
 const fn build_alaw_encode() -> [u8; 1 << 13] {
     let mut table = [0u8; 1 << 13];
-    let mut i = 0;
-    while i < (1 << 13) {
-        table[i] = alaw_encode_calc((i << 3) as u16 as i16);
+    let mut rest: &mut [u8] = &mut table;
+    let mut i: usize = 0;
+    while let [slot, tail @ ..] = rest {
+        *slot = alaw_encode_calc((i << 3) as u16 as i16);
         i += 1;
+        rest = tail;
     }
     table
 }
 
 const fn build_ulaw_to_alaw() -> [u8; 256] {
     let mut table = [0u8; 256];
+    let mut rest: &mut [u8] = &mut table;
     let mut i = 0;
-    while i < 256 {
-        table[i] = alaw_encode_calc(ulaw_decode_calc(i as u8));
+    while let [slot, tail @ ..] = rest {
+        *slot = alaw_encode_calc(ulaw_decode_calc(i as u8));
         i += 1;
+        rest = tail;
     }
     table
 }
 
 const fn build_alaw_to_ulaw() -> [u8; 256] {
     let mut table = [0u8; 256];
+    let mut rest: &mut [u8] = &mut table;
     let mut i = 0;
-    while i < 256 {
-        table[i] = ulaw_encode_calc(alaw_decode_calc(i as u8));
+    while let [slot, tail @ ..] = rest {
+        *slot = ulaw_encode_calc(alaw_decode_calc(i as u8));
         i += 1;
+        rest = tail;
     }
     table
 }
@@ -160,42 +173,56 @@ static LINEAR_TO_ULAW: [u8; 1 << 14] = build_ulaw_encode();
 /// Top 13 bits of a sample (as `u16 >> 3`) -> A-law byte.
 static LINEAR_TO_ALAW: [u8; 1 << 13] = build_alaw_encode();
 
+/// Looks `byte` up in a 256-entry table. A `u8` is always below 256, so
+/// `fallback` is never returned (the check compiles away); it only keeps the
+/// lookup free of a panicking index.
+#[inline(always)]
+fn lookup<T: Copy>(table: &[T; 256], byte: u8, fallback: T) -> T {
+    table.get(usize::from(byte)).copied().unwrap_or(fallback)
+}
+
 /// Decodes a u-law byte to linear 16-bit PCM.
 #[inline]
 pub fn ulaw_to_linear(byte: u8) -> i16 {
-    ULAW_TO_LINEAR[byte as usize]
+    lookup(&ULAW_TO_LINEAR, byte, 0)
 }
 
 /// Decodes an A-law byte to linear 16-bit PCM.
 #[inline]
 pub fn alaw_to_linear(byte: u8) -> i16 {
-    ALAW_TO_LINEAR[byte as usize]
+    lookup(&ALAW_TO_LINEAR, byte, 0)
 }
 
 /// Encodes linear 16-bit PCM to u-law.
 #[inline]
 pub fn linear_to_ulaw(sample: i16) -> u8 {
-    // The index is at most 0x3FFF: always in bounds.
-    LINEAR_TO_ULAW[((sample as u16) >> 2) as usize]
+    // The index is at most 0x3FFF: always in bounds (the fallback compiles away).
+    LINEAR_TO_ULAW
+        .get(usize::from((sample as u16) >> 2))
+        .copied()
+        .unwrap_or(Law::Ulaw.silence())
 }
 
 /// Encodes linear 16-bit PCM to A-law.
 #[inline]
 pub fn linear_to_alaw(sample: i16) -> u8 {
-    // The index is at most 0x1FFF: always in bounds.
-    LINEAR_TO_ALAW[((sample as u16) >> 3) as usize]
+    // The index is at most 0x1FFF: always in bounds (the fallback compiles away).
+    LINEAR_TO_ALAW
+        .get(usize::from((sample as u16) >> 3))
+        .copied()
+        .unwrap_or(Law::Alaw.silence())
 }
 
 /// Transcodes u-law to A-law (via linear).
 #[inline]
 pub fn ulaw_to_alaw(byte: u8) -> u8 {
-    ULAW_TO_ALAW[byte as usize]
+    lookup(&ULAW_TO_ALAW, byte, Law::Alaw.silence())
 }
 
 /// Transcodes A-law to u-law (via linear).
 #[inline]
 pub fn alaw_to_ulaw(byte: u8) -> u8 {
-    ALAW_TO_ULAW[byte as usize]
+    lookup(&ALAW_TO_ULAW, byte, Law::Ulaw.silence())
 }
 
 /// Decodes one byte of `law` to linear.
@@ -230,10 +257,12 @@ pub fn decode_table(law: Law) -> &'static [i16; 256] {
 pub fn transcode_table(from: Law, to: Law) -> &'static [u8; 256] {
     static IDENTITY: [u8; 256] = {
         let mut table = [0u8; 256];
+        let mut rest: &mut [u8] = &mut table;
         let mut i = 0;
-        while i < 256 {
-            table[i] = i as u8;
+        while let [slot, tail @ ..] = rest {
+            *slot = i as u8;
             i += 1;
+            rest = tail;
         }
         table
     };
@@ -263,7 +292,7 @@ pub fn decode_into(law: Law, src: &[u8], dst: &mut [i16]) -> usize {
     let table = decode_table(law);
     let n = src.len().min(dst.len());
     for (d, &s) in dst.iter_mut().zip(src) {
-        *d = table[s as usize];
+        *d = lookup(table, s, 0);
     }
     n
 }
@@ -311,11 +340,14 @@ pub fn transcode_alaw_to_ulaw_into(src: &[u8], dst: &mut [u8]) -> usize {
 pub fn transcode_into(from: Law, to: Law, src: &[u8], dst: &mut [u8]) -> usize {
     let n = src.len().min(dst.len());
     if from == to {
-        dst[..n].copy_from_slice(&src[..n]);
+        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+            d.copy_from_slice(s);
+        }
     } else {
         let table = transcode_table(from, to);
+        let fallback = to.silence();
         for (d, &s) in dst.iter_mut().zip(src) {
-            *d = table[s as usize];
+            *d = lookup(table, s, fallback);
         }
     }
     n

@@ -2,8 +2,10 @@
 //! timestamp anchored to capture time, reordering, loss fill), and the WAV
 //! writer.
 
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod g711;
 pub mod timeline;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod wav;
 
 /// A G.711 variant, as carried in RTP (PT 0 = u-law, PT 8 = A-law).

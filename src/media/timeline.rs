@@ -50,9 +50,12 @@
 //! # Memory and cost
 //!
 //! The rings (`window_samples` per channel, in the output representation: one
-//! byte per G.711 sample, two per PCM-16 sample) and a fixed scratch buffer
-//! are allocated once in [`Timeline::new`]; placing and flushing never
-//! allocate. Both rings cover the positions `[flushed, flushed + window)`. A
+//! byte per G.711 sample, two per PCM-16 sample) are allocated once in
+//! [`Timeline::new`]; placing and flushing never allocate. Flushing
+//! interleaves the two rings into one scratch buffer per thread (allocated
+//! once, shared by every call the thread records, so it stays in cache) and
+//! hands it to the writer in one write of up to [`MAX_FLUSH_FRAMES`] frames
+//! (about half a second of audio): the sink needs no buffer of its own. Both rings cover the positions `[flushed, flushed + window)`. A
 //! packet beyond the window flushes forward first, so memory stays bounded
 //! whatever the timestamps say. Flushing costs time proportional to the
 //! samples written, and never goes beyond `max_samples`.
@@ -144,12 +147,20 @@ const EARLY_CONFIRM: u8 = 3;
 /// A sequence number step larger than this restarts loss counting (RFC 3550
 /// MAX_DROPOUT).
 const MAX_DROPOUT: i64 = 3000;
-/// Frames interleaved per write.
-const SCRATCH_FRAMES: usize = 1024;
-/// `place` writes final samples out only once this many have accumulated
-/// (128 ms): one larger write instead of one per packet. Which samples are
-/// final (the horizon) does not depend on it, so neither does the output.
-const FLUSH_BATCH: i64 = SCRATCH_FRAMES as i64;
+/// Frames interleaved per write at most (512 ms).
+pub const MAX_FLUSH_FRAMES: usize = 4096;
+/// Room kept in the window beyond the reorder delay and the flush batch for
+/// the newest packet (and a little early jitter), so that a normal packet
+/// never has to push samples out before they are final.
+const WINDOW_SLACK: usize = 1024;
+/// Bytes per frame at most (stereo PCM-16).
+const MAX_FRAME_BYTES: usize = 4;
+
+thread_local! {
+    /// The interleaving buffer of every timeline flushed on this thread.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> =
+        std::cell::RefCell::new(vec![0; MAX_FLUSH_FRAMES * MAX_FRAME_BYTES]);
+}
 
 /// Sliding minimum of anchor offsets over the last ~2 s of packets, in
 /// fixed buckets (no allocation, O(1) per packet).
@@ -358,31 +369,29 @@ impl ChannelState {
     }
 }
 
-/// The rings and scratch buffer, in the output representation.
+/// The rings, in the output representation.
 enum Store {
     /// G.711 bytes of `law`.
-    G711 {
-        law: Law,
-        rings: [Box<[u8]>; 2],
-        scratch: Box<[u8]>,
-    },
+    G711 { law: Law, rings: [Box<[u8]>; 2] },
     /// Linear samples.
-    Pcm16 {
-        rings: [Box<[i16]>; 2],
-        scratch: Box<[i16]>,
-    },
+    Pcm16 { rings: [Box<[i16]>; 2] },
 }
 
-/// Interleaves `n` frames of both rings from `idx` into `scratch`.
-fn interleave<T: Copy>(rings: &[Box<[T]>; 2], scratch: &mut [T], idx: usize, n: usize) {
-    let [left, right] = rings;
-    for ((frame, l), r) in scratch
-        .chunks_exact_mut(2)
-        .zip(&left[idx..idx + n])
-        .zip(&right[idx..idx + n])
-    {
-        frame[0] = *l;
-        frame[1] = *r;
+/// Interleaves the G.711 bytes of `left` and `right` into `out` (two bytes
+/// a frame); stops at the shortest.
+fn interleave_g711(left: &[u8], right: &[u8], out: &mut [u8]) {
+    for ((frame, l), r) in out.chunks_exact_mut(2).zip(left).zip(right) {
+        frame.copy_from_slice(&[*l, *r]);
+    }
+}
+
+/// Interleaves `left` and `right` into `out` as little-endian PCM-16 (four
+/// bytes a frame); stops at the shortest.
+fn interleave_pcm16(left: &[i16], right: &[i16], out: &mut [u8]) {
+    for ((frame, l), r) in out.chunks_exact_mut(4).zip(left).zip(right) {
+        let [l0, l1] = l.to_le_bytes();
+        let [r0, r1] = r.to_le_bytes();
+        frame.copy_from_slice(&[l0, l1, r0, r1]);
     }
 }
 
@@ -396,8 +405,12 @@ pub struct Timeline {
     flushed: i64,
     /// Everything before this position is final (older than the reorder
     /// delay): no packet may change it any more. `flushed <= horizon`; the
-    /// samples in between are written out in batches of [`FLUSH_BATCH`].
+    /// samples in between are written out once `batch` have accumulated.
     horizon: i64,
+    /// Final samples gathered before `place` writes them out: one larger
+    /// write instead of one per packet. Which samples are final (the
+    /// horizon) does not depend on it, so neither does the output.
+    batch: i64,
     finished: bool,
     channels: [ChannelState; 2],
     store: Store,
@@ -406,8 +419,8 @@ pub struct Timeline {
 impl Timeline {
     /// A timeline starting at `start` (capture time of the answer), writing `format`.
     ///
-    /// Allocates the two rings and the scratch buffer; nothing else is
-    /// allocated afterwards.
+    /// Allocates the two rings; nothing else is allocated afterwards (but the
+    /// thread's shared scratch buffer, once per thread).
     pub fn new(start: Timestamp, format: SampleFormat, limits: TimelineLimits) -> Self {
         let window = limits.window_samples.max(1);
         let store = match format {
@@ -417,14 +430,12 @@ impl Timeline {
                     vec![law.silence(); window].into_boxed_slice(),
                     vec![law.silence(); window].into_boxed_slice(),
                 ],
-                scratch: vec![0; 2 * SCRATCH_FRAMES].into_boxed_slice(),
             },
             SampleFormat::Pcm16 => Store::Pcm16 {
                 rings: [
                     vec![0; window].into_boxed_slice(),
                     vec![0; window].into_boxed_slice(),
                 ],
-                scratch: vec![0; 2 * SCRATCH_FRAMES].into_boxed_slice(),
             },
         };
         let channel = ChannelState {
@@ -438,6 +449,10 @@ impl Timeline {
             window,
             flushed: 0,
             horizon: 0,
+            batch: window
+                .saturating_sub(limits.reorder_delay_samples)
+                .saturating_sub(WINDOW_SLACK)
+                .clamp(1, MAX_FLUSH_FRAMES) as i64,
             finished: false,
             channels: [channel.clone(), channel],
             store,
@@ -455,10 +470,13 @@ impl Timeline {
     /// The sample position of capture time `now`:
     /// `round((now - start) * 8000 / 1 s)` (negative before the start).
     pub fn capture_pos(&self, now: Timestamp) -> i64 {
-        let nanos = i128::from(now.nanos_since(self.start));
-        let scaled = nanos * i128::from(SAMPLE_RATE) + 500_000_000;
-        let pos = scaled.div_euclid(1_000_000_000);
-        pos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        // One sample is exactly 125,000 ns, so the position is the rounded
+        // quotient; plain i64 arithmetic (no 128-bit division per packet).
+        const NANOS_PER_SAMPLE: i64 = 1_000_000_000 / SAMPLE_RATE as i64;
+        let nanos = now.nanos_since(self.start);
+        nanos
+            .saturating_add(NANOS_PER_SAMPLE / 2)
+            .div_euclid(NANOS_PER_SAMPLE)
     }
 
     /// Frames written to the WAV so far.
@@ -466,14 +484,11 @@ impl Timeline {
         self.flushed.max(0) as u64
     }
 
-    /// Bytes held by the rings and the scratch buffer (constant for the
-    /// timeline's life).
+    /// Bytes held by the rings (constant for the timeline's life).
     pub fn memory_bytes(&self) -> usize {
         match &self.store {
-            Store::G711 { rings, scratch, .. } => rings[0].len() + rings[1].len() + scratch.len(),
-            Store::Pcm16 { rings, scratch } => {
-                2 * (rings[0].len() + rings[1].len() + scratch.len())
-            }
+            Store::G711 { rings, .. } => rings[0].len() + rings[1].len(),
+            Store::Pcm16 { rings } => 2 * (rings[0].len() + rings[1].len()),
         }
     }
 
@@ -502,7 +517,7 @@ impl Timeline {
         }
         let now_pos = self.capture_pos(now);
         self.move_horizon(now_pos);
-        if self.horizon - self.flushed >= FLUSH_BATCH {
+        if self.horizon - self.flushed >= self.batch {
             self.flush_to(self.horizon, out)?;
         }
 
@@ -562,6 +577,43 @@ impl Timeline {
         stats.packets += 1;
         stats.samples += len as u64;
         Ok(())
+    }
+
+    /// Hints the memory that placing a packet captured at `now` on `channel`
+    /// will touch (the channel's anchor and the ring where its samples go);
+    /// changes nothing.
+    pub fn prefetch(&self, channel: Channel, now: Timestamp) {
+        let index = channel as usize;
+        if let Some(ch) = self.channels.get(index) {
+            crate::prefetch::line(ch);
+            if let Some(stream) = &ch.stream {
+                crate::prefetch::line(&stream.seq);
+                crate::prefetch::line(&stream.drift);
+            }
+        }
+        let pos = self.capture_pos(now).max(self.flushed);
+        let idx = pos.rem_euclid(self.window as i64) as usize;
+        // The next 20 ms of the ring: three lines of G.711, five of PCM-16.
+        match &self.store {
+            Store::G711 { rings, .. } => {
+                if let Some(ring) = rings.get(index) {
+                    for at in (idx..idx + 160).step_by(64) {
+                        if let Some(sample) = ring.get(at) {
+                            crate::prefetch::line(sample);
+                        }
+                    }
+                }
+            }
+            Store::Pcm16 { rings } => {
+                if let Some(ring) = rings.get(index) {
+                    for at in (idx..idx + 160).step_by(32) {
+                        if let Some(sample) = ring.get(at) {
+                            crate::prefetch::line(sample);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Counts a packet that is not written (see [`Skipped`]). Its time stays
@@ -641,28 +693,39 @@ impl Timeline {
         while self.flushed < target {
             let idx = self.flushed.rem_euclid(self.window as i64) as usize;
             let n = ((target - self.flushed) as u64)
-                .min(SCRATCH_FRAMES as u64)
+                .min(MAX_FLUSH_FRAMES as u64)
                 .min((self.window - idx) as u64) as usize;
-            match &mut self.store {
-                Store::G711 {
-                    law,
-                    rings,
-                    scratch,
-                } => {
-                    interleave(rings, scratch, idx, n);
-                    out.write_g711(&scratch[..2 * n])?;
-                    for ring in rings.iter_mut() {
-                        ring[idx..idx + n].fill(law.silence());
-                    }
+            let range = idx..idx + n;
+            SCRATCH.with_borrow_mut(|scratch| match &mut self.store {
+                Store::G711 { law, rings } => {
+                    let [left, right] = rings;
+                    let (left, right) = match (left.get_mut(range.clone()), right.get_mut(range)) {
+                        (Some(l), Some(r)) => (l, r),
+                        _ => return Err(io::Error::other("timeline ring index out of range")),
+                    };
+                    let bytes = scratch
+                        .get_mut(..2 * n)
+                        .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
+                    interleave_g711(left, right, bytes);
+                    left.fill(law.silence());
+                    right.fill(law.silence());
+                    out.write_g711(bytes)
                 }
-                Store::Pcm16 { rings, scratch } => {
-                    interleave(rings, scratch, idx, n);
-                    out.write_pcm16(&scratch[..2 * n])?;
-                    for ring in rings.iter_mut() {
-                        ring[idx..idx + n].fill(0);
-                    }
+                Store::Pcm16 { rings } => {
+                    let [left, right] = rings;
+                    let (left, right) = match (left.get_mut(range.clone()), right.get_mut(range)) {
+                        (Some(l), Some(r)) => (l, r),
+                        _ => return Err(io::Error::other("timeline ring index out of range")),
+                    };
+                    let bytes = scratch
+                        .get_mut(..4 * n)
+                        .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
+                    interleave_pcm16(left, right, bytes);
+                    left.fill(0);
+                    right.fill(0);
+                    out.write_pcm16_le(bytes)
                 }
-            }
+            })?;
             self.flushed += n as i64;
         }
         self.horizon = self.horizon.max(self.flushed);

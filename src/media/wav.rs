@@ -60,6 +60,13 @@ fn invalid_data(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// The first `len` bytes of a [`header`] buffer (`len` is at most 58 by
+/// construction; an error rather than a panic if that ever broke).
+fn header_bytes(buf: &[u8; 58], len: usize) -> io::Result<&[u8]> {
+    buf.get(..len)
+        .ok_or_else(|| invalid_input("WAV header longer than its buffer"))
+}
+
 /// Builds the header for `format`/`channels` with the given sizes; returns
 /// its bytes (in a fixed buffer) and length.
 fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([u8; 58], usize) {
@@ -76,8 +83,11 @@ fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([
 
     let mut buf = [0u8; 58];
     let mut at = 0;
+    // The pieces below add up to at most 58 bytes: every `get_mut` hits.
     let mut put = |bytes: &[u8]| {
-        buf[at..at + bytes.len()].copy_from_slice(bytes);
+        if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
         at += bytes.len();
     };
     put(b"RIFF");
@@ -105,8 +115,8 @@ fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([
 
 /// Writes a WAV file incrementally.
 ///
-/// Give it a buffered sink (`BufWriter<File>`): every `write_*` call goes
-/// straight to the sink. [`finish`](Self::finish) rewrites the sizes and
+/// Every `write_*` call goes straight to the sink: write large blocks (the
+/// timeline writes up to half a second at a time) or give it a buffered sink. [`finish`](Self::finish) rewrites the sizes and
 /// flushes; a writer dropped without `finish` leaves a file that [`repair`]
 /// can fix.
 pub struct WavWriter<W: Write + Seek> {
@@ -132,7 +142,7 @@ impl<W: Write + Seek> WavWriter<W> {
         }
         let start = out.stream_position()?;
         let (bytes, len) = header(format, channels, 0, 0);
-        out.write_all(&bytes[..len])?;
+        out.write_all(header_bytes(&bytes, len)?)?;
         let (_, bits) = tag_and_bits(format);
         Ok(WavWriter {
             out,
@@ -203,9 +213,30 @@ impl<W: Write + Seek> WavWriter<W> {
             for (dst, sample) in buf.chunks_exact_mut(2).zip(chunk) {
                 dst.copy_from_slice(&sample.to_le_bytes());
             }
-            self.out.write_all(&buf[..chunk.len() * 2])?;
+            let filled = buf
+                .get(..chunk.len() * 2)
+                .ok_or_else(|| invalid_input("sample chunk larger than its buffer"))?;
+            self.out.write_all(filled)?;
         }
         Ok(())
+    }
+
+    /// Appends interleaved PCM-16 samples already in little-endian bytes
+    /// (format must be `Pcm16`), in one write to the sink.
+    ///
+    /// Same rules as [`write_g711`](Self::write_g711).
+    pub fn write_pcm16_le(&mut self, interleaved: &[u8]) -> io::Result<()> {
+        if self.format != SampleFormat::Pcm16 {
+            return Err(invalid_input("write_pcm16_le on a G.711 WAV"));
+        }
+        if !interleaved
+            .len()
+            .is_multiple_of(usize::from(self.block_align))
+        {
+            return Err(invalid_input("partial frame"));
+        }
+        self.reserve(interleaved.len() as u64)?;
+        self.out.write_all(interleaved)
     }
 
     /// Frames (samples per channel) written so far.
@@ -228,7 +259,7 @@ impl<W: Write + Seek> WavWriter<W> {
         let (bytes, len) = header(self.format, self.channels, data_len, frames);
         self.out
             .seek(SeekFrom::Start(self.data_offset - len as u64))?;
-        self.out.write_all(&bytes[..len])?;
+        self.out.write_all(header_bytes(&bytes, len)?)?;
         self.out.seek(SeekFrom::Start(end))?;
         self.out.flush()?;
         Ok(self.out)
@@ -269,12 +300,21 @@ impl WavInfo {
 /// Most chunks [`read_info`] walks before giving up on finding `data`.
 const MAX_CHUNKS: usize = 64;
 
+/// The little-endian `u16` at `at`; 0 past the end (callers read fixed-size
+/// buffers at fixed offsets inside them).
 fn read_u16(bytes: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([bytes[at], bytes[at + 1]])
+    bytes
+        .get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map_or(0, |b| u16::from_le_bytes(*b))
 }
 
+/// The little-endian `u32` at `at`; 0 past the end (see [`read_u16`]).
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+    bytes
+        .get(at..)
+        .and_then(<[u8]>::first_chunk)
+        .map_or(0, |b| u32::from_le_bytes(*b))
 }
 
 fn parse<R: Read + Seek>(input: &mut R) -> io::Result<(WavInfo, Layout)> {

@@ -238,8 +238,10 @@ const SNIFF_LEN: usize = 2048;
 /// digits). Used to recognise SIP on any port; rejects RTP and most other
 /// binary payloads at the first byte.
 pub fn looks_like_sip(data: &[u8]) -> bool {
-    if data.len() >= 11 && data[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
-        return data[8..11].iter().all(u8::is_ascii_digit);
+    if let (Some(head), Some(code)) = (data.get(..8), data.get(8..11)) {
+        if head.eq_ignore_ascii_case(b"SIP/2.0 ") {
+            return code.iter().all(u8::is_ascii_digit);
+        }
     }
     // Request: token SP uri SP SIP/2.0 (CR)LF
     let first = match data.first() {
@@ -249,17 +251,38 @@ pub fn looks_like_sip(data: &[u8]) -> bool {
     if !first.is_ascii_alphabetic() {
         return false;
     }
-    let window = &data[..data.len().min(SNIFF_LEN)];
-    let line_end = match window.iter().position(|&b| b == b'\n') {
-        Some(i) => i,
-        None => return false,
-    };
-    let line = trim_cr(&window[..line_end]);
-    parse_request_line(line).is_some()
+    let window = data.get(..SNIFF_LEN).unwrap_or(data);
+    match split_once_byte(window, b'\n') {
+        Some((line, _)) => parse_request_line(trim_cr(line)).is_some(),
+        None => false,
+    }
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// `s` split at `at` (`s[..at]`, `s[at..]`); all of `s` and nothing when
+/// `at` is past the end.
+fn split_at(s: &[u8], at: usize) -> (&[u8], &[u8]) {
+    s.split_at_checked(at).unwrap_or((s, &[]))
+}
+
+/// `s` split around the byte at `at` (`s[..at]`, `s[at + 1..]`); `None`
+/// when `at` is not inside `s`.
+fn split_around(s: &[u8], at: usize) -> Option<(&[u8], &[u8])> {
+    let (head, tail) = s.split_at_checked(at)?;
+    Some((head, tail.get(1..)?))
+}
+
+/// `s` split around the first `byte` in it.
+fn split_once_byte(s: &[u8], byte: u8) -> Option<(&[u8], &[u8])> {
+    split_around(s, s.iter().position(|&b| b == byte)?)
+}
+
+/// `s` up to its first `byte` (all of `s` without one).
+fn until(s: &[u8], byte: u8) -> &[u8] {
+    s.split(|&b| b == byte).next().unwrap_or_default()
 }
 
 fn is_token_byte(b: u8) -> bool {
@@ -318,11 +341,12 @@ fn parse_request_line(line: &[u8]) -> Option<(&str, &str)> {
 }
 
 fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
-    if line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
-        let rest = &line[8..];
+    if let Some((_, rest)) = line
+        .split_at_checked(8)
+        .filter(|(head, _)| head.eq_ignore_ascii_case(b"SIP/2.0 "))
+    {
         let skip = rest.iter().take_while(|&&b| is_ws(b)).count();
-        let rest = &rest[skip..];
-        let digits = rest.get(..3)?;
+        let (digits, after) = rest.get(skip..)?.split_at_checked(3)?;
         if !digits.iter().all(u8::is_ascii_digit) {
             return None;
         }
@@ -332,7 +356,6 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
         if !(100..=699).contains(&code) {
             return None;
         }
-        let after = &rest[3..];
         // The code must end at a space or end of line ("2000" is not a code).
         if after.first().is_some_and(|&b| !is_ws(b)) {
             return None;
@@ -350,10 +373,10 @@ fn parse_start_line(line: &[u8]) -> Option<StartLine<'_>> {
 /// Expands a compact header name (RFC 3261 7.3.3 and later RFCs) to its long
 /// form; other names are returned unchanged.
 fn canonical_name(name: &[u8]) -> &[u8] {
-    if name.len() != 1 {
+    let [only] = name else {
         return name;
-    }
-    let long: &'static str = match name[0].to_ascii_lowercase() {
+    };
+    let long: &'static str = match only.to_ascii_lowercase() {
         b'i' => "Call-ID",
         b'f' => "From",
         b't' => "To",
@@ -406,18 +429,18 @@ impl<'a> Message<'a> {
             .iter()
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .count();
-        let msg_data = &data[skip..];
-        let window = &msg_data[..msg_data.len().min(max_size)];
+        let msg_data = data.get(skip..).unwrap_or_default();
+        let window = msg_data.get(..max_size).unwrap_or(msg_data);
 
         // Start line.
-        let first_end = match window.iter().position(|&b| b == b'\n') {
-            Some(i) => i,
+        let (first_end, first_line) = match window.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, split_at(window, i).0),
             None => return Err(incomplete_line_error(window, msg_data.len(), limits)),
         };
         if first_end > limits.max_line_len {
             return Err(SipError::TooLarge);
         }
-        let start = parse_start_line(trim_cr(&window[..first_end])).ok_or(SipError::NotSip)?;
+        let start = parse_start_line(trim_cr(first_line)).ok_or(SipError::NotSip)?;
 
         // Header fields, up to the blank line. One allocation, capped.
         let estimate = window
@@ -429,8 +452,9 @@ impl<'a> Message<'a> {
         let mut pos = first_end + 1;
         let mut current: Option<Field> = None;
         let body_start = loop {
-            let rel_end = match window[pos..].iter().position(|&b| b == b'\n') {
-                Some(i) => i,
+            let rest = window.get(pos..).unwrap_or_default();
+            let (rel_end, line) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, split_at(rest, i).0),
                 None => {
                     return Err(if msg_data.len() >= max_size {
                         SipError::TooLarge
@@ -439,16 +463,15 @@ impl<'a> Message<'a> {
                     })
                 }
             };
-            let line_end = pos + rel_end; // index of '\n'
-            let line = trim_cr(&window[pos..line_end]);
-            let next = line_end + 1;
+            let line = trim_cr(line);
+            let next = pos + rel_end + 1; // after the '\n'
             if line.is_empty() {
                 if let Some(f) = current.take() {
                     push_field(&mut fields, f, limits)?;
                 }
                 break next;
             }
-            if is_ws(line[0]) {
+            if line.first().is_some_and(|&b| is_ws(b)) {
                 // Continuation of the previous field (RFC 3261 7.3.1).
                 if let Some(f) = current.as_mut() {
                     extend_field(f, line, pos);
@@ -502,7 +525,8 @@ impl<'a> Message<'a> {
             }
         };
         let message = Message {
-            data: &msg_data[..body_end],
+            // body_end <= msg_data.len(), checked above.
+            data: msg_data.get(..body_end).ok_or(SipError::Truncated)?,
             start,
             fields,
             body: Span::new(body_start, body_end),
@@ -602,10 +626,10 @@ impl<'a> Message<'a> {
         if digits == 0 || digits > 10 {
             return None;
         }
-        let number = v[..digits].iter().try_fold(0u32, |acc, d| {
+        let (digits, rest) = v.split_at_checked(digits)?;
+        let number = digits.iter().try_fold(0u32, |acc, d| {
             acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
         })?;
-        let rest = &v[digits..];
         if !rest.first().is_some_and(|&b| is_lws(b)) {
             return None;
         }
@@ -623,9 +647,9 @@ impl<'a> Message<'a> {
     /// Via field, which may hold several comma-separated vias).
     pub fn via_branch(&self) -> Option<&'a str> {
         let v = self.first_raw(b"Via")?;
-        let first = &v[..top_level_find(v, b',').unwrap_or(v.len())];
+        let first = split_at(v, top_level_find(v, b',').unwrap_or(v.len())).0;
         let params_at = top_level_find(first, b';')?;
-        find_param(&first[params_at..], b"branch")
+        find_param(first.get(params_at..)?, b"branch")
     }
 
     /// First Contact (`None` for `Contact: *`).
@@ -642,7 +666,7 @@ impl<'a> Message<'a> {
     /// `application/sdp`); compare it case-insensitively.
     pub fn content_type(&self) -> Option<&'a str> {
         let v = self.first_raw(b"Content-Type")?;
-        let media = trim_lws(&v[..v.iter().position(|&b| b == b';').unwrap_or(v.len())]);
+        let media = trim_lws(until(v, b';'));
         as_str(media).filter(|s| !s.is_empty())
     }
 
@@ -668,10 +692,14 @@ impl<'a> Message<'a> {
         if ctype.eq_ignore_ascii_case("application/sdp") {
             return Some(body);
         }
-        if ctype.len() >= 10 && ctype[..10].eq_ignore_ascii_case("multipart/") {
+        // `get`, not a range index: byte 10 need not be a char boundary.
+        if ctype
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case("multipart/"))
+        {
             let v = self.first_raw(b"Content-Type")?;
             let params_at = top_level_find(v, b';')?;
-            let boundary = find_param(&v[params_at..], b"boundary")?;
+            let boundary = find_param(v.get(params_at..)?, b"boundary")?;
             let boundary = boundary.trim_matches('"');
             return multipart_sdp(body, boundary.as_bytes());
         }
@@ -688,7 +716,7 @@ fn incomplete_line_error(window: &[u8], available: usize, limits: &Limits) -> Si
     let plausible = window
         .iter()
         .all(|&b| b == b'\r' || b == b'\t' || (0x20..0x7f).contains(&b))
-        && (window[0].is_ascii_alphabetic());
+        && window.first().is_some_and(u8::is_ascii_alphabetic);
     if !plausible {
         SipError::NotSip
     } else if available > limits.max_line_len || available >= limits.max_message_size {
@@ -738,14 +766,14 @@ fn push_field(fields: &mut Vec<Field>, f: Field, limits: &Limits) -> Result<(), 
 /// are skipped (tolerated, not indexed).
 fn parse_field_line(line: &[u8], offset: usize) -> Option<Field> {
     let colon = line.iter().position(|&b| b == b':')?;
-    let name = trim_end_ws(&line[..colon]);
+    let (name, after) = split_around(line, colon)?;
+    let name = trim_end_ws(name);
     if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
         return None;
     }
-    let after = colon + 1;
-    let lead = line[after..].iter().take_while(|&&b| is_ws(b)).count();
-    let value_start = after + lead;
-    let value_end = value_start + trim_end_ws(&line[value_start..]).len();
+    let lead = after.iter().take_while(|&&b| is_ws(b)).count();
+    let value_start = colon + 1 + lead;
+    let value_end = value_start + trim_end_ws(split_at(after, lead).1).len();
     Some(Field {
         name: Span::new(offset, offset + name.len()),
         value: Span::new(offset + value_start, offset + value_end),
@@ -808,21 +836,19 @@ fn top_level_find(s: &[u8], needle: u8) -> Option<usize> {
 /// Finds `;name=value` in a parameter list (`s` starts at a `;`); the value
 /// is trimmed and may be quoted (quotes kept). Stops at a top-level comma.
 fn find_param<'a>(s: &'a [u8], name: &[u8]) -> Option<&'a str> {
-    let end = top_level_find(s, b',').unwrap_or(s.len());
-    let mut rest = &s[..end];
+    let mut rest = split_at(s, top_level_find(s, b',').unwrap_or(s.len())).0;
     while let Some(semi) = top_level_find(rest, b';') {
-        let after = &rest[semi + 1..];
-        let next = top_level_find(after, b';').unwrap_or(after.len());
-        let param = &after[..next];
-        let (pname, pvalue) = match param.iter().position(|&b| b == b'=') {
-            Some(eq) => (&param[..eq], Some(&param[eq + 1..])),
+        let after = split_at(rest, semi + 1).1;
+        let (param, tail) = split_at(after, top_level_find(after, b';').unwrap_or(after.len()));
+        let (pname, pvalue) = match split_once_byte(param, b'=') {
+            Some((pname, pvalue)) => (pname, Some(pvalue)),
             None => (param, None),
         };
         if trim_lws(pname).eq_ignore_ascii_case(name) {
             let value = as_str(trim_lws(pvalue?))?;
             return (!value.is_empty()).then_some(value);
         }
-        rest = &after[next..];
+        rest = tail;
     }
     None
 }
@@ -836,22 +862,22 @@ fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
             let (name, after) = parse_quoted(v)?;
             let after = trim_lws(after);
             let inner = after.strip_prefix(b"<")?;
-            let close = inner.iter().position(|&b| b == b'>')?;
-            (Some(name), &inner[..close], &inner[close + 1..])
+            let (uri, params) = split_once_byte(inner, b'>')?;
+            (Some(name), uri, params)
         } else {
             let lt = v.iter().position(|&b| b == b'<');
             let stop = v.iter().position(|&b| b == b';' || b == b',');
             match lt {
                 Some(lt) if stop.is_none_or(|s| s > lt) => {
-                    let name = trim_lws(&v[..lt]);
-                    let inner = &v[lt + 1..];
-                    let close = inner.iter().position(|&b| b == b'>')?;
+                    let (name, inner) = split_around(v, lt)?;
+                    let name = trim_lws(name);
+                    let (uri, params) = split_once_byte(inner, b'>')?;
                     let display = if name.is_empty() {
                         None
                     } else {
                         Some(unfold_display(name))
                     };
-                    (display, &inner[..close], &inner[close + 1..])
+                    (display, uri, params)
                 }
                 _ => {
                     // addr-spec: parameters after the URI are header parameters
@@ -860,7 +886,8 @@ fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
                         .iter()
                         .position(|&b| b == b';' || b == b',' || is_lws(b))
                         .unwrap_or(v.len());
-                    (None, &v[..end], &v[end..])
+                    let (uri, params) = split_at(v, end);
+                    (None, uri, params)
                 }
             }
         };
@@ -869,8 +896,8 @@ fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
         return None;
     }
     let uri = as_str(uri)?;
-    let params_end = top_level_find(params, b',').unwrap_or(params.len());
-    let tag = find_param(&params[..params_end], b"tag");
+    let (own, following) = split_at(params, top_level_find(params, b',').unwrap_or(params.len()));
+    let tag = find_param(own, b"tag");
     let (user, host) = split_uri(uri);
     Some((
         NameAddr {
@@ -880,7 +907,7 @@ fn parse_name_addr(v: &[u8]) -> Option<(NameAddr<'_>, &[u8])> {
             host,
             tag,
         },
-        &params[params_end..],
+        following,
     ))
 }
 
@@ -953,37 +980,31 @@ fn unfold_display(name: &[u8]) -> Cow<'_, str> {
 
 /// User and host of a sip:/sips: URI, or the number of a tel: URI.
 fn split_uri(uri: &str) -> (Option<&str>, Option<&str>) {
-    let colon = match uri.find(':') {
-        Some(c) => c,
-        None => return (None, None),
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return (None, None);
     };
-    let scheme = &uri[..colon];
-    let rest = &uri[colon + 1..];
     if scheme.eq_ignore_ascii_case("tel") {
-        let end = rest.find([';', '?']).unwrap_or(rest.len());
-        let number = rest[..end].trim();
+        let number = rest.split([';', '?']).next().unwrap_or_default().trim();
         return ((!number.is_empty()).then_some(number), None);
     }
     if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
         return (None, None);
     }
     // The userinfo ends at the '@' that precedes the host; '?' starts URI headers.
-    let head = &rest[..rest.find('?').unwrap_or(rest.len())];
-    let (user, hostport) = match head.find('@') {
-        Some(at) => {
-            let userinfo = &head[..at];
-            let end = userinfo.find([':', ';']).unwrap_or(userinfo.len());
-            let user = &userinfo[..end];
-            ((!user.is_empty()).then_some(user), &head[at + 1..])
+    let head = rest.split('?').next().unwrap_or_default();
+    let (user, hostport) = match head.split_once('@') {
+        Some((userinfo, hostport)) => {
+            let user = userinfo.split([':', ';']).next().unwrap_or_default();
+            ((!user.is_empty()).then_some(user), hostport)
         }
         None => (None, head),
     };
     let host = if hostport.starts_with('[') {
-        hostport.find(']').map(|close| &hostport[..=close])
+        hostport.find(']').and_then(|close| hostport.get(..=close))
     } else if hostport.bytes().filter(|&b| b == b':').count() > 1 {
         // An unbracketed IPv6 literal (seen in the wild): the last ":n" is a
         // port only if what precedes it is still an address.
-        let candidate = &hostport[..hostport.find(';').unwrap_or(hostport.len())];
+        let candidate = hostport.split(';').next().unwrap_or_default();
         match candidate.rsplit_once(':') {
             Some((addr, _))
                 if candidate.parse::<std::net::Ipv6Addr>().is_err()
@@ -994,8 +1015,7 @@ fn split_uri(uri: &str) -> (Option<&str>, Option<&str>) {
             _ => Some(candidate),
         }
     } else {
-        let end = hostport.find([':', ';']).unwrap_or(hostport.len());
-        Some(&hostport[..end])
+        hostport.split([':', ';']).next()
     };
     (user, host.filter(|h| !h.is_empty()))
 }
@@ -1023,9 +1043,9 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
         let part_end = match next {
             Some(n) => {
                 let mut e = n;
-                if e > part_start && body[e - 1] == b'\n' {
+                if e > part_start && body.get(e - 1) == Some(&b'\n') {
                     e -= 1;
-                    if e > part_start && body[e - 1] == b'\r' {
+                    if e > part_start && body.get(e - 1) == Some(&b'\r') {
                         e -= 1;
                     }
                 }
@@ -1044,11 +1064,11 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
 /// Finds `delimiter` at `from` or at the start of a later line.
 fn find_delimiter(body: &[u8], delimiter: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while i < body.len() {
-        if body[i..].starts_with(delimiter) && (i == 0 || body[i - 1] == b'\n') {
+    while let Some(rest) = body.get(i..).filter(|r| !r.is_empty()) {
+        if rest.starts_with(delimiter) && (i == 0 || body.get(i - 1) == Some(&b'\n')) {
             return Some(i);
         }
-        i += 1 + body[i..].iter().position(|&b| b == b'\n')?;
+        i += 1 + rest.iter().position(|&b| b == b'\n')?;
     }
     None
 }
@@ -1058,20 +1078,17 @@ fn sdp_part_content(part: &[u8]) -> Option<&[u8]> {
     let mut pos = 0;
     let mut is_sdp = false;
     loop {
-        let rel = part.get(pos..)?.iter().position(|&b| b == b'\n');
+        let rest = part.get(pos..)?;
+        let rel = rest.iter().position(|&b| b == b'\n');
         let line_end = rel.map_or(part.len(), |r| pos + r);
-        let line = trim_cr(&part[pos..line_end]);
+        let line = trim_cr(until(rest, b'\n'));
         if line.is_empty() {
             let content_start = (line_end + 1).min(part.len());
-            return is_sdp.then(|| &part[content_start..]);
+            return part.get(content_start..).filter(|_| is_sdp);
         }
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
-            let name = trim_lws(&line[..colon]);
-            if name.eq_ignore_ascii_case(b"Content-Type") {
-                let value = &line[colon + 1..];
-                let media = trim_lws(
-                    &value[..value.iter().position(|&b| b == b';').unwrap_or(value.len())],
-                );
+        if let Some((name, value)) = split_once_byte(line, b':') {
+            if trim_lws(name).eq_ignore_ascii_case(b"Content-Type") {
+                let media = trim_lws(until(value, b';'));
                 is_sdp = media.eq_ignore_ascii_case(b"application/sdp");
             }
         }
@@ -1393,6 +1410,18 @@ m=audio 4000 RTP/AVP 8\r\n\
             msg.sdp_body(),
             Some(&b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\n"[..])
         );
+    }
+
+    /// A Content-Type whose 10th byte is inside a multi-byte character used
+    /// to panic on a `&str` range index (found converting to checked access).
+    #[test]
+    fn content_type_split_character_is_no_panic() {
+        let data = "OPTIONS sip:a@b SIP/2.0\r\nContent-Type: multipart\u{e9}/x\r\n\
+Content-Length: 3\r\n\r\nv=0"
+            .as_bytes();
+        let msg = parse(data);
+        assert_eq!(msg.content_type(), Some("multipart\u{e9}/x"));
+        assert_eq!(msg.sdp_body(), None);
     }
 
     #[test]

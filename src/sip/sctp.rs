@@ -58,10 +58,12 @@ impl SctpMessages {
         mut chunks: &[u8],
         deliver: &mut impl FnMut(&[u8]),
     ) {
-        while let (Some(&kind), Some(&flags), Some(len)) =
-            (chunks.first(), chunks.get(1), chunks.get(2..4))
-        {
-            let length = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        while let (Some(&kind), Some(&flags), Some(len)) = (
+            chunks.first(),
+            chunks.get(1),
+            chunks.get(2..).and_then(<[u8]>::first_chunk),
+        ) {
+            let length = usize::from(u16::from_be_bytes(*len));
             let Some(chunk) = chunks.get(..length).filter(|_| length >= 4) else {
                 return;
             };
@@ -82,11 +84,14 @@ impl SctpMessages {
         deliver: &mut impl FnMut(&[u8]),
     ) {
         // Type, flags, length, TSN (4), stream id (2), stream seq (2), PPID (4).
-        let (Some(stream), Some(user)) = (chunk.get(8..10), chunk.get(16..)) else {
+        let (Some(stream), Some(user)) = (
+            chunk.get(8..).and_then(<[u8]>::first_chunk),
+            chunk.get(16..),
+        ) else {
             return;
         };
         self.stats.chunks += 1;
-        let key = (src, dst, u16::from_be_bytes([stream[0], stream[1]]));
+        let key = (src, dst, u16::from_be_bytes(*stream));
         match (flags & FLAG_B != 0, flags & FLAG_E != 0) {
             (true, true) => {
                 self.stats.messages += 1;

@@ -1,7 +1,9 @@
 //! SDP (RFC 4566/8866) line reader for the handful of fields a recorder needs.
 //! Tolerant: missing or unknown lines never reject the body.
 //!
-//! Bounded: at most [`MAX_MEDIA`] sections and [`MAX_FORMATS`] payload types
+//! Bounded: at most [`MAX_MEDIA`] sections (or the cap given to
+//! [`SessionDescription::parse_with_limit`], `limits.max_sdp_media_lines`;
+//! the sections over it are counted) and [`MAX_FORMATS`] payload types
 //! and rtpmaps per section are kept, and text copied out of the body
 //! (encoding names, origin fields) is length-capped, so the result stays
 //! small whatever the input. `c=IN IP4 0.0.0.0` (old-style hold, RFC 2543)
@@ -107,9 +109,13 @@ pub struct SessionDescription {
     pub direction: Option<Direction>,
     /// The `m=` sections in order (capped).
     pub media: Vec<Media>,
+    /// Readable `m=` lines dropped (with their attributes) because the cap on
+    /// sections was reached.
+    pub media_dropped: usize,
 }
 
-/// At most this many `m=` sections are kept; more are ignored.
+/// At most this many `m=` sections are kept by [`SessionDescription::parse`]
+/// (the default of `limits.max_sdp_media_lines`); more are dropped.
 pub const MAX_MEDIA: usize = 16;
 /// At most this many payload types / rtpmaps per section are kept.
 pub const MAX_FORMATS: usize = 32;
@@ -128,8 +134,16 @@ enum Level {
 impl SessionDescription {
     /// Reads an SDP body. Never fails: unreadable lines are skipped.
     /// Lines end in CRLF or bare LF. A session-level `a=fingerprint` or
-    /// `a=crypto` marks every section as having crypto.
+    /// `a=crypto` marks every section as having crypto. Keeps at most
+    /// [`MAX_MEDIA`] sections.
     pub fn parse(body: &[u8]) -> SessionDescription {
+        SessionDescription::parse_with_limit(body, MAX_MEDIA)
+    }
+
+    /// [`SessionDescription::parse`] keeping at most `max_media` `m=`
+    /// sections: a readable `m=` line over the cap is dropped with the lines
+    /// of its section and counted in [`SessionDescription::media_dropped`].
+    pub fn parse_with_limit(body: &[u8], max_media: usize) -> SessionDescription {
         let mut sd = SessionDescription::default();
         let mut level = Level::Session;
         let mut session_crypto = false;
@@ -140,17 +154,21 @@ impl SessionDescription {
                 Err(_) => continue,
             };
             let (kind, value) = match line.as_bytes() {
-                [k, b'=', ..] => (*k, line[2..].trim()),
+                [k, b'=', ..] => (*k, line.get(2..).unwrap_or_default().trim()),
                 _ => continue,
             };
             match kind {
                 b'm' => {
                     level = match parse_media(value) {
-                        Some(m) if sd.media.len() < MAX_MEDIA => {
+                        Some(m) if sd.media.len() < max_media => {
                             sd.media.push(m);
                             Level::Media
                         }
-                        _ => Level::Ignored,
+                        Some(_) => {
+                            sd.media_dropped += 1;
+                            Level::Ignored
+                        }
+                        None => Level::Ignored,
                     };
                 }
                 b'o' if level == Level::Session => sd.origin = parse_origin(value),
@@ -602,6 +620,7 @@ m=application 5000 TCP/BFCP *\r\n",
         body.push_str("c=IN IP4 1.2.3.4\r\n"); // inside an ignored section
         let sd = SessionDescription::parse(body.as_bytes());
         assert_eq!(sd.media.len(), MAX_MEDIA);
+        assert_eq!(sd.media_dropped, 5);
         assert!(sd
             .media
             .iter()
@@ -609,6 +628,43 @@ m=application 5000 TCP/BFCP *\r\n",
         assert!(sd.media.iter().all(|m| m.rtpmaps.len() == MAX_FORMATS));
         assert!(sd.media.iter().all(|m| m.connection.is_none()));
         assert_eq!(sd.connection, None);
+    }
+
+    #[test]
+    fn media_lines_over_the_cap_are_dropped_and_counted() {
+        let mut body = String::from("v=0\r\nc=IN IP4 10.0.0.1\r\n");
+        for i in 0..17 {
+            body.push_str(&format!(
+                "m=audio {} RTP/AVP 0\r\na=sendonly\r\n",
+                4000 + 2 * i
+            ));
+        }
+        // Default cap (16): the 17th section is dropped, attributes and all.
+        let sd = SessionDescription::parse(body.as_bytes());
+        assert_eq!(sd.media.len(), 16);
+        assert_eq!(sd.media_dropped, 1);
+        assert_eq!(sd.media.last().unwrap().port, 4030);
+        assert_eq!(
+            sd,
+            SessionDescription::parse_with_limit(body.as_bytes(), 16)
+        );
+
+        // A cap of 2: the third and later sections are dropped.
+        let sd = SessionDescription::parse_with_limit(body.as_bytes(), 2);
+        let ports: Vec<u16> = sd.media.iter().map(|m| m.port).collect();
+        assert_eq!(ports, [4000, 4002]);
+        assert_eq!(sd.media_dropped, 15);
+        assert!(sd
+            .media
+            .iter()
+            .all(|m| m.direction == Some(Direction::SendOnly)));
+
+        // Unreadable m= lines are not counted as dropped by the cap.
+        let sd = SessionDescription::parse_with_limit(
+            b"m=audio 4000 RTP/AVP 0\r\nm=audio x RTP/AVP 0\r\nm=audio 4002 RTP/AVP 0\r\n",
+            1,
+        );
+        assert_eq!((sd.media.len(), sd.media_dropped), (1, 1));
     }
 
     #[test]

@@ -483,7 +483,7 @@ fn sniff(payload: &[u8]) -> Option<Mode> {
     if looks_like_sip(data) {
         return Some(Mode::Sip);
     }
-    let head = &data[..data.len().min(MAX_HANDSHAKE)];
+    let head = data.get(..MAX_HANDSHAKE).unwrap_or(data);
     let http = head.starts_with(b"GET ") || head.starts_with(b"HTTP/1.1 101");
     (http && has_sip_subprotocol(head)).then_some(Mode::Handshake)
 }
@@ -492,11 +492,14 @@ fn sniff(payload: &[u8]) -> Option<Mode> {
 fn has_sip_subprotocol(head: &[u8]) -> bool {
     const NAME: &[u8] = b"sec-websocket-protocol:";
     head.split(|&b| b == b'\n').any(|line| {
-        line.len() > NAME.len()
-            && line[..NAME.len()].eq_ignore_ascii_case(NAME)
-            && line[NAME.len()..]
-                .split(|&b| b == b',')
-                .any(|p| trim(p).eq_ignore_ascii_case(b"sip"))
+        line.split_at_checked(NAME.len())
+            .is_some_and(|(name, rest)| {
+                !rest.is_empty()
+                    && name.eq_ignore_ascii_case(NAME)
+                    && rest
+                        .split(|&b| b == b',')
+                        .any(|p| trim(p).eq_ignore_ascii_case(b"sip"))
+            })
     })
 }
 
@@ -730,7 +733,8 @@ fn frame_sip(
                 };
                 let len = len.clamp(1, data.len());
                 stats.messages += 1;
-                deliver(ctx.src, ctx.dst, &data[..len]);
+                // `data` is not empty (checked above), so `len` is in 1..=len.
+                deliver(ctx.src, ctx.dst, data.get(..len).unwrap_or(data));
                 start += len;
             }
             Err(SipError::Truncated) => break,
@@ -803,8 +807,8 @@ fn frame_websocket(
         let op = b0 & 0x0f;
         let masked = b1 & 0x80 != 0;
         let (len, mut header) = match b1 & 0x7f {
-            126 => match data.get(2..4) {
-                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            126 => match data.get(2..).and_then(<[u8]>::first_chunk) {
+                Some(b) => (u64::from(u16::from_be_bytes(*b)), 4),
                 None => break,
             },
             127 => match data.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
@@ -814,10 +818,10 @@ fn frame_websocket(
             n => (u64::from(n), 2),
         };
         let mask = if masked {
-            match data.get(header..header + 4) {
+            match data.get(header..).and_then(<[u8]>::first_chunk::<4>) {
                 Some(m) => {
                     header += 4;
-                    [m[0], m[1], m[2], m[3]]
+                    *m
                 }
                 None => break,
             }
@@ -850,8 +854,9 @@ fn frame_websocket(
                     let from = stream.ws_message.len();
                     stream.ws_message.extend_from_slice(payload);
                     if masked {
-                        for (i, b) in stream.ws_message[from..].iter_mut().enumerate() {
-                            *b ^= mask[i % 4];
+                        let fresh = stream.ws_message.get_mut(from..).unwrap_or_default();
+                        for (b, m) in fresh.iter_mut().zip(mask.iter().cycle()) {
+                            *b ^= m;
                         }
                     }
                 }
