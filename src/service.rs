@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Neither thread of the packet path touches the disk or waits for the
-//! network: the recorder thread hands its WAV bytes (its 16 KiB buffers) to
+//! network: the recorder thread hands its WAV bytes (each call's flushes) to
 //! the spool thread, which creates and writes the files; every fsync and
 //! rename runs on the commit thread. Only when the spool thread is 8,192
 //! operations behind does the recorder wait. The capture thread keeps emptying the ring
@@ -34,8 +34,8 @@
 //! restart; a reload that changes them says so in the log.
 
 use crate::call::metadata::Metadata;
+use crate::capture::batch::FrameBatch;
 use crate::capture::live::LiveCapture;
-use crate::capture::{Frame, LinkType};
 use crate::config::Config;
 use crate::metrics::{Metrics, RecorderSnapshot};
 use crate::recorder::{Recorder, Store};
@@ -154,31 +154,9 @@ pub fn main(args: &RunArgs) -> Result<()> {
 /// Packets per batch handed from the capture thread to the recorder thread.
 const BATCH: usize = 512;
 
-/// Frames copied out of the ring, handed over in one queue slot.
-struct Batch {
-    data: Vec<u8>,
-    frames: Vec<(Timestamp, u32, u32, u32)>,
-}
-
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            data: Vec::with_capacity(BATCH * 256),
-            frames: Vec::with_capacity(BATCH),
-        }
-    }
-
-    fn push(&mut self, frame: &Frame<'_>) {
-        let start = self.data.len() as u32;
-        self.data.extend_from_slice(frame.data);
-        self.frames
-            .push((frame.ts, start, frame.data.len() as u32, frame.original_len));
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.frames.clear();
-    }
+/// A new batch: frames copied out of the ring, handed over in one queue slot.
+fn new_batch() -> FrameBatch {
+    FrameBatch::with_capacity(BATCH, BATCH * 256)
 }
 
 /// Runs the service with `config` until SIGTERM/SIGINT; `reload` gives the
@@ -189,7 +167,6 @@ pub async fn run(
 ) -> Result<()> {
     let spool = open_spool(&config)?;
     let mut capture = LiveCapture::open(&config.capture)?;
-    let link = capture.link();
     tracing::info!(
         interface = %config.capture.interface,
         filter = %config.capture.filter,
@@ -223,8 +200,8 @@ pub async fn run(
     // The packet path: two threads and a bounded queue.
     let stop = Arc::new(AtomicBool::new(false));
     let slots = (config.capture.queue_packets / BATCH).max(2);
-    let (tx, rx) = mpsc::sync_channel::<Batch>(slots);
-    let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
+    let (tx, rx) = mpsc::sync_channel::<FrameBatch>(slots);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<FrameBatch>();
     let (reload_tx, reload_rx) = mpsc::channel::<Config>();
     let wake = Arc::new(Notify::new());
     let capture_thread = {
@@ -262,7 +239,7 @@ pub async fn run(
         std::thread::Builder::new()
             .name("taprec-recorder".into())
             .spawn(move || {
-                recorder_loop(recorder, link, &metrics, rx, recycle_tx, reload_rx);
+                recorder_loop(recorder, &metrics, rx, recycle_tx, reload_rx);
                 let _ = done_tx.send(());
             })?
     };
@@ -433,10 +410,10 @@ fn capture_loop(
     capture: &mut LiveCapture,
     stop: &AtomicBool,
     metrics: &Metrics,
-    tx: SyncSender<Batch>,
-    recycle: Receiver<Batch>,
+    tx: SyncSender<FrameBatch>,
+    recycle: Receiver<FrameBatch>,
 ) {
-    let mut batch = Batch::new();
+    let mut batch = new_batch();
     let mut next_stats = Instant::now();
     let mut read_error_logged = false;
     let publish_stats = |capture: &mut LiveCapture| match capture.stats() {
@@ -479,7 +456,7 @@ fn capture_loop(
                 break;
             }
             let (mut packets, mut bytes) = (0u64, 0u64);
-            let read = capture.read_ready(BATCH - batch.frames.len(), |frame| {
+            let read = capture.read_ready(BATCH - batch.len(), |frame| {
                 packets += 1;
                 bytes += u64::from(frame.original_len);
                 batch.push(frame);
@@ -497,20 +474,20 @@ fn capture_loop(
                     0
                 }
             };
-            if batch.frames.is_empty() {
+            if batch.is_empty() {
                 break;
             }
-            if n == 0 || batch.frames.len() >= BATCH {
+            if n == 0 || batch.len() >= BATCH {
                 let full = std::mem::replace(
                     &mut batch,
-                    recycle.try_recv().unwrap_or_else(|_| Batch::new()),
+                    recycle.try_recv().unwrap_or_else(|_| new_batch()),
                 );
                 match tx.try_send(full) {
                     Ok(()) => {}
                     Err(TrySendError::Full(mut b)) => {
                         metrics
                             .queue_dropped
-                            .fetch_add(b.frames.len() as u64, Ordering::Relaxed);
+                            .fetch_add(b.len() as u64, Ordering::Relaxed);
                         b.clear();
                         batch = b;
                     }
@@ -540,8 +517,9 @@ enum Job {
     Commit(String, SpoolWav, Box<Metadata>),
 }
 
-/// File operations queued for the spool thread at most (writes are the
-/// recorder's 16 KiB buffers, so this bounds the memory at about 128 MiB);
+/// File operations queued for the spool thread at most (a write is at most
+/// about half a second of one call's audio, so this bounds the memory at
+/// about 128 MiB);
 /// when full, the recorder thread waits: the disk's back-pressure then shows
 /// as queue drops at the capture, counted.
 const IO_QUEUE: usize = 8192;
@@ -744,10 +722,9 @@ fn committer(spool: &Spool, metrics: &Metrics, wake: &Notify, jobs: Receiver<Job
 
 fn recorder_loop(
     mut recorder: Recorder<LiveStore>,
-    link: LinkType,
     metrics: &Metrics,
-    rx: Receiver<Batch>,
-    recycle: mpsc::Sender<Batch>,
+    rx: Receiver<FrameBatch>,
+    recycle: mpsc::Sender<FrameBatch>,
     reload: Receiver<Config>,
 ) {
     // The capture clock: the last packet's time, moved on by the monotonic
@@ -766,24 +743,9 @@ fn recorder_loop(
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(mut batch) => {
-                let mut newest: Option<Timestamp> = None;
-                for &(ts, start, len, original_len) in &batch.frames {
-                    let Some(data) = batch
-                        .data
-                        .get(start as usize..(start as usize).saturating_add(len as usize))
-                    else {
-                        continue;
-                    };
-                    recorder.handle_frame(&Frame {
-                        ts,
-                        link,
-                        data,
-                        original_len,
-                    });
-                    newest = newest.max(Some(ts));
-                }
+                recorder.handle_batch(&batch);
                 // One clock read per batch, not per packet.
-                if let Some(ts) = newest {
+                if let Some(ts) = batch.iter().map(|f| f.ts).max() {
                     if last.is_none_or(|(t, _)| ts > t) {
                         last = Some((ts, Instant::now()));
                     }
@@ -947,27 +909,6 @@ mod tests {
         drop(io_rx);
         assert!(wav.write_all(b"x").is_err());
         assert!(store.create("rec2", &meta("")).is_err());
-    }
-
-    #[test]
-    fn batch_keeps_frames_apart() {
-        let mut b = Batch::new();
-        for (i, data) in [&b"abc"[..], b"", b"defg"].iter().enumerate() {
-            b.push(&Frame {
-                ts: Timestamp(i as i64),
-                link: LinkType::Ethernet,
-                data,
-                original_len: 100,
-            });
-        }
-        let got: Vec<&[u8]> = b
-            .frames
-            .iter()
-            .map(|&(_, s, l, _)| &b.data[s as usize..(s + l) as usize])
-            .collect();
-        assert_eq!(got, vec![&b"abc"[..], b"", b"defg"]);
-        b.clear();
-        assert!(b.frames.is_empty() && b.data.is_empty());
     }
 
     #[test]
