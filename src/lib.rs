@@ -32,9 +32,9 @@
 //! ```
 
 // Code that reads outside bytes (captures, frames, SIP, SDP, RTP) may not
-// unwrap, expect or index unchecked: it must never panic on input. The same
-// holds in media (g711, wav) and call (all but the media index and dedup),
-// denied per module there.
+// unwrap, expect or index unchecked: it must never panic on input. Denied
+// here for capture, decode, sip and the recorder, and per module in media
+// (g711, timeline, wav) and call (every module).
 pub mod call;
 #[cfg_attr(
     not(test),
@@ -55,6 +55,10 @@ pub mod metrics;
 pub mod mock_api;
 pub mod prefetch;
 pub mod ratelimit;
+#[cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 pub mod recorder;
 pub mod service;
 #[cfg_attr(

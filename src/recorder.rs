@@ -443,8 +443,8 @@ impl<S: Store> Core<S> {
             Channel::Right
         };
         let sequence = crate::decode::peek_udp(frame.link, frame.data)
-            .and_then(|(_, _, payload)| payload.get(2..4))
-            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+            .and_then(|(_, _, payload)| payload.get(2..4)?.try_into().ok())
+            .map_or(0, u16::from_be_bytes);
         if let Some(filter) = rec.filters.get(channel as usize) {
             filter.prefetch(sequence);
         }
@@ -583,7 +583,11 @@ impl<S: Store> Core<S> {
                 return;
             }
         }
-        let kind = slot.payloads[usize::from(rtp.payload_type & 0x7F)];
+        let kind = slot
+            .payloads
+            .get(usize::from(rtp.payload_type))
+            .copied()
+            .unwrap_or(PayloadKind::Other);
         match kind {
             PayloadKind::G711(law) => {
                 if let Err(e) = rec.timeline.place(

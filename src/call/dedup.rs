@@ -134,7 +134,7 @@ impl ChannelFilter {
             self.ssrc = Some(ssrc);
             self.top = seq;
             self.seen = 1;
-            self.stamps[stamp] = timestamp;
+            self.set_stamp(stamp, timestamp);
             return Verdict::Fresh;
         }
         let ahead = seq.wrapping_sub(self.top) as i16;
@@ -147,7 +147,7 @@ impl ChannelFilter {
             };
             self.seen |= 1;
             self.top = seq;
-            self.stamps[stamp] = timestamp;
+            self.set_stamp(stamp, timestamp);
             return Verdict::Fresh;
         }
         let age = u32::from(ahead.unsigned_abs());
@@ -155,13 +155,19 @@ impl ChannelFilter {
             return Verdict::Fresh;
         }
         let bit = 1u128 << age;
-        if self.seen & bit != 0 && self.stamps[stamp] == timestamp {
+        if self.seen & bit != 0 && self.stamps.get(stamp) == Some(&timestamp) {
             self.copies += 1;
             return Verdict::Copy;
         }
         self.seen |= bit;
-        self.stamps[stamp] = timestamp;
+        self.set_stamp(stamp, timestamp);
         Verdict::Fresh
+    }
+
+    fn set_stamp(&mut self, at: usize, timestamp: u32) {
+        if let Some(stamp) = self.stamps.get_mut(at) {
+            *stamp = timestamp;
+        }
     }
 }
 

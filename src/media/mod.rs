@@ -4,6 +4,7 @@
 
 #[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod g711;
+#[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod timeline;
 #[cfg_attr(not(test), deny(clippy::indexing_slicing))]
 pub mod wav;

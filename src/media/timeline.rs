@@ -189,11 +189,13 @@ impl DriftWindow {
     fn push(&mut self, capture_pos: i64, offset: i64) {
         let id = capture_pos.div_euclid(DRIFT_BUCKET);
         let slot = id.rem_euclid(DRIFT_BUCKETS as i64) as usize;
-        if self.ids[slot] == id {
-            self.mins[slot] = self.mins[slot].min(offset);
-        } else {
-            self.ids[slot] = id;
-            self.mins[slot] = offset;
+        if let (Some(bucket), Some(min)) = (self.ids.get_mut(slot), self.mins.get_mut(slot)) {
+            if *bucket == id {
+                *min = (*min).min(offset);
+            } else {
+                *bucket = id;
+                *min = offset;
+            }
         }
     }
 
@@ -422,6 +424,15 @@ fn interleave_pcm16(left: &[i16], right: &[i16], out: &mut [u8]) {
     }
 }
 
+/// The state of `channel` among the two.
+fn channel_of(channels: &mut [ChannelState; 2], channel: Channel) -> &mut ChannelState {
+    let [left, right] = channels;
+    match channel {
+        Channel::Left => left,
+        Channel::Right => right,
+    }
+}
+
 /// Two channels on one timeline, written to a WAV as it goes.
 ///
 /// `repr(C)`: what every packet reads (positions, limits, the rings'
@@ -554,7 +565,7 @@ impl Timeline {
         }
 
         let threshold = i64::try_from(self.limits.jump_threshold_samples).unwrap_or(i64::MAX);
-        let ch = &mut self.channels[channel as usize];
+        let ch = channel_of(&mut self.channels, channel);
         let pos = ch.position(ssrc, sequence, rtp_timestamp, now_pos, threshold);
         if payload.is_empty() {
             return Ok(());
@@ -582,30 +593,34 @@ impl Timeline {
         let first = pos.max(0).max(self.horizon);
         if first >= end {
             // The flush forward was cut short by `max_samples`.
-            self.channels[channel as usize].stats.beyond_max += 1;
+            self.channel_mut(channel).stats.beyond_max += 1;
             return Ok(());
         }
         // In bounds: pos <= first < end <= pos + payload.len(), and
         // flushed <= horizon <= first < end <= flushed + window.
         let skip = (first - pos) as usize;
         let len = (end - first) as usize;
-        let src = &payload[skip..skip + len];
         let idx = first.rem_euclid(window) as usize;
         let head = len.min(self.window - idx);
+        let broken = || io::Error::other("timeline placement out of its ring (a bug)");
+        let (src_head, src_tail) = payload
+            .get(skip..skip + len)
+            .and_then(|src| src.split_at_checked(head))
+            .ok_or_else(broken)?;
         let ring_index = channel as usize;
         match &mut self.store {
             Store::G711 { law: to, rings, .. } => {
-                let ring = &mut rings[ring_index];
-                g711::transcode_into(law, *to, &src[..head], &mut ring[idx..]);
-                g711::transcode_into(law, *to, &src[head..], &mut ring[..]);
+                let ring = rings.get_mut(ring_index).ok_or_else(broken)?;
+                g711::transcode_into(law, *to, src_head, ring.get_mut(idx..).ok_or_else(broken)?);
+                g711::transcode_into(law, *to, src_tail, ring);
             }
             Store::Pcm16 { rings, .. } => {
-                let ring = &mut rings[ring_index];
-                g711::decode_into(law, &src[..head], &mut ring[idx..]);
-                g711::decode_into(law, &src[head..], &mut ring[..]);
+                let ring = rings.get_mut(ring_index).ok_or_else(broken)?;
+                g711::decode_into(law, src_head, ring.get_mut(idx..).ok_or_else(broken)?);
+                g711::decode_into(law, src_tail, ring);
             }
         }
-        let stats = &mut self.channels[ring_index].stats;
+        let stats = &mut self.channel_mut(channel).stats;
         stats.packets += 1;
         stats.samples += len as u64;
         Ok(())
@@ -648,7 +663,7 @@ impl Timeline {
     /// Counts a packet that is not written (see [`Skipped`]). Its time stays
     /// silence unless audio covers it.
     pub fn skip(&mut self, channel: Channel, why: Skipped, ssrc: u32, sequence: u16) {
-        let ch = &mut self.channels[channel as usize];
+        let ch = self.channel_mut(channel);
         // Skipped packets still take sequence numbers: count them as received
         // so that comfort noise and DTMF are not reported as loss.
         if let Some(stream) = ch.stream.as_mut().filter(|s| s.ssrc == ssrc) {
@@ -711,7 +726,15 @@ impl Timeline {
 
     /// Counters of one channel.
     pub fn stats(&self, channel: Channel) -> &ChannelStats {
-        &self.channels[channel as usize].stats
+        let [left, right] = &self.channels;
+        match channel {
+            Channel::Left => &left.stats,
+            Channel::Right => &right.stats,
+        }
+    }
+
+    fn channel_mut(&mut self, channel: Channel) -> &mut ChannelState {
+        channel_of(&mut self.channels, channel)
     }
 
     /// Writes positions `[flushed, target)` (capped at `max_samples`) to
