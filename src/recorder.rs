@@ -417,8 +417,9 @@ impl<S: Store> Core<S> {
         }
         let (slot_id, sender) = self.index.peek(&dst)?;
         let slot = self.slots.get(slot_id as usize)?.as_deref()?;
-        // The recording's header (its tag, side, failure) and the rest.
-        prefetch::lines_of(&slot.recording, 2);
+        // The recording's header (its tag, side, failure) and the
+        // timeline's (positions, limits, the rings' addresses).
+        prefetch::lines_of(&slot.recording, 4);
         prefetch::line(&slot.zrtp);
         prefetch::line(&slot.dialog.last_activity);
         let payload_type = payload.get(1).map_or(0, |b| usize::from(b & 0x7F));
