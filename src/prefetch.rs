@@ -26,18 +26,26 @@ pub fn line<T: ?Sized>(value: &T) {
     }
 }
 
-/// Hints the first `max_lines` cache lines of `*value` (all of them if it is
-/// shorter).
+/// Hints every cache line holding any of the first `bytes` bytes of
+/// `*value` (all of it if it is shorter), wherever it starts in a line.
 #[inline(always)]
-pub fn lines_of<T>(value: &T, max_lines: usize) {
+pub fn lines_of<T>(value: &T, bytes: usize) {
     let start = (value as *const T).cast::<u8>();
-    for i in 0..std::mem::size_of::<T>().div_ceil(64).min(max_lines) {
-        let ptr = start.wrapping_add(i * 64);
+    let len = std::mem::size_of::<T>().min(bytes);
+    if len == 0 {
+        return;
+    }
+    // From the line holding the first byte to the line holding the last.
+    let first_line = start as usize & !63;
+    let last_line = (start as usize + (len - 1)) & !63;
+    let lines = (last_line - first_line) / 64 + 1;
+    for i in 0..lines {
+        let ptr = start.wrapping_sub(start as usize & 63).wrapping_add(i * 64);
         #[cfg(target_arch = "x86_64")]
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             // SAFETY: as in `line`: a prefetch never faults; the address
-            // lies inside `*value`.
+            // lies in a cache line that holds part of `*value`.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>()) };
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -63,8 +71,8 @@ mod tests {
         line(&data[..]);
         lines(&data, 4);
         lines(&[], 4);
-        lines_of(&[0u64; 100], 3);
-        lines_of(&(), 3);
+        lines_of(&[0u64; 100], 200);
+        lines_of(&(), 64);
         line(&42u64);
         assert!(data.iter().all(|&b| b == 7));
     }

@@ -419,7 +419,7 @@ impl<S: Store> Core<S> {
         let slot = self.slots.get(slot_id as usize)?.as_deref()?;
         // The recording's header (its tag, side, failure) and the
         // timeline's (positions, limits, the rings' addresses).
-        prefetch::lines_of(&slot.recording, 4);
+        prefetch::lines_of(&slot.recording, 256);
         prefetch::line(&slot.zrtp);
         prefetch::line(&slot.dialog.last_activity);
         let payload_type = payload.get(1).map_or(0, |b| usize::from(b & 0x7F));

@@ -86,7 +86,7 @@ impl ChannelFilter {
     /// Hints the memory [`check`](Self::check) of a packet with sequence
     /// number `seq` will read; changes nothing.
     pub fn prefetch(&self, seq: u16) {
-        crate::prefetch::lines_of(self, 2);
+        crate::prefetch::lines_of(self, 112);
         if let Some(stamp) = self.stamps.get(usize::from(seq % WINDOW)) {
             crate::prefetch::line(stamp);
         }

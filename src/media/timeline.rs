@@ -631,9 +631,9 @@ impl Timeline {
     /// changes nothing.
     pub fn prefetch(&self, channel: Channel, now: Timestamp) {
         let index = channel as usize;
-        crate::prefetch::lines_of(self, 2);
+        crate::prefetch::lines_of(self, 128);
         if let Some(ch) = self.channels.get(index) {
-            crate::prefetch::lines_of(ch, 6);
+            crate::prefetch::lines_of(ch, 384);
         }
         let pos = self.capture_pos(now).max(self.flushed);
         let idx = pos.rem_euclid(self.window as i64) as usize;
