@@ -1,11 +1,12 @@
 //! The whole recorder: arbitrary frame sequences with increasing capture
 //! times through decode, SIP dialogs, the media index, timelines and WAV
-//! output into an in-memory store.
+//! output into an in-memory store, frame by frame or in batches.
 #![no_main]
 
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use taprec::capture::batch::FrameBatch;
 use taprec::config::Config;
 use taprec::memory_store::MemoryStore;
 use taprec::recorder::Recorder;
@@ -26,17 +27,33 @@ fuzz_target!(|data: &[u8]| {
     let mut recorder = Recorder::new(&config, MemoryStore::metadata_only());
     let mut outcomes = 0usize;
     let mut frames = 0u64;
+    // Half the inputs go through the batch path (with its look-ahead
+    // prefetch) in batches of 1 to 32 frames, the rest frame by frame.
+    let batched = data.first().is_some_and(|b| b & 0x80 != 0);
+    let batch_len = data.get(1).map_or(1, |b| usize::from(b % 32) + 1);
+    let mut batch = FrameBatch::with_capacity(batch_len, 4096);
     for (ts, link, bytes) in common::frames(data) {
         frames += 1;
-        recorder.handle_frame(&taprec::capture::Frame {
+        let frame = taprec::capture::Frame {
             ts,
             link,
             data: bytes,
             original_len: bytes.len() as u32,
-        });
+        };
+        if batched {
+            batch.push(&frame);
+            if batch.len() >= batch_len {
+                recorder.handle_batch(&batch);
+                batch.clear();
+            }
+        } else {
+            recorder.handle_frame(&frame);
+        }
         assert!(recorder.active_calls() <= config.limits.max_calls);
         outcomes += recorder.take_outcomes().len();
     }
+    recorder.handle_batch(&batch);
+    outcomes += recorder.take_outcomes().len();
     recorder.finish();
     assert_eq!(recorder.active_calls(), 0);
     let finished = recorder.take_outcomes();
