@@ -162,10 +162,13 @@ fn check_flat(what: &str, make: fn(&Path, u32)) {
         peaks.push(peak);
     }
     // 2.5x the traffic, the same steady state (unanswered INVITEs expire
-    // after 32 s; one arrives per ms): at most 24 MiB more (the summary's
-    // per-call outcome lines are all that grows).
+    // after 32 s; one arrives per ms): at most 32 MiB more. The summary's
+    // per-call outcome lines are all that grows (~15 MiB for 60,000 more);
+    // the rest is the allocator: mimalloc's arenas sit on 2 MiB huge pages,
+    // so the same run's peak varies by about 10 MiB from one run to the next.
+    // Keeping each call's state (~3 KiB) would add over 170 MiB.
     assert!(
-        peaks[1] < peaks[0] + 24 * 1024,
+        peaks[1] < peaks[0] + 32 * 1024,
         "{what}: peak RSS grew from {} to {} KiB",
         peaks[0],
         peaks[1]
