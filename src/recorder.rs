@@ -287,28 +287,27 @@ impl<S: Store> Recorder<S> {
     /// Each call's state is rarely in cache, so a frame would wait on its
     /// misses one after another. While handling frame `i` this looks ahead
     /// in three steps of `d` frames, each needing only what the step before
-    /// brought into cache: it prefetches the media index bucket of frame
-    /// `i + 3d` (a cheap read-only decode), finds the call of frame `i + 2d`
-    /// and prefetches its slot, and prefetches the recording state and ring
-    /// position of frame `i + d`; so the misses of several frames overlap.
-    /// The look-ahead only hints; it never changes what is recorded.
+    /// brought into cache: it peeks at frame `i + 3d` (a cheap read-only
+    /// decode, once per frame) and prefetches its media index bucket, finds
+    /// the call of frame `i + 2d` and prefetches its slot, and prefetches the
+    /// recording state and ring position of frame `i + d`; so the misses of
+    /// several frames overlap. The look-ahead only hints; it never changes
+    /// what is recorded.
     pub fn handle_batch(&mut self, batch: &FrameBatch) {
         const AHEAD: usize = 4;
         const HINTS: usize = 4 * AHEAD;
-        let mut hints: [Option<(u32, Role)>; HINTS] = [None; HINTS];
+        let mut hints: [Option<Hint>; HINTS] = [None; HINTS];
         let n = batch.len();
         for j in 0..n + 3 * AHEAD {
-            if let Some(frame) = batch.get(j) {
-                self.core.prefetch_index(&frame);
+            if let (Some(frame), Some(hint)) = (batch.get(j), hints.get_mut(j % HINTS)) {
+                *hint = self.core.prefetch_index(&frame);
             }
-            if let Some(k) = j.checked_sub(AHEAD) {
-                if let (Some(frame), Some(hint)) = (batch.get(k), hints.get_mut(k % HINTS)) {
-                    *hint = self.core.prefetch_slot(&frame);
-                }
+            if let Some(Some(hint)) = j.checked_sub(AHEAD).and_then(|k| hints.get_mut(k % HINTS)) {
+                self.core.prefetch_slot(hint);
             }
             if let Some(k) = j.checked_sub(2 * AHEAD) {
                 if let (Some(frame), Some(Some(hint))) = (batch.get(k), hints.get(k % HINTS)) {
-                    self.core.prefetch_recording(*hint, &frame);
+                    self.core.prefetch_recording(hint, frame.ts);
                 }
             }
             if let Some(frame) = j.checked_sub(3 * AHEAD).and_then(|i| batch.get(i)) {
@@ -396,42 +395,67 @@ impl<S: Store> Recorder<S> {
     }
 }
 
-impl<S: Store> Core<S> {
-    /// First look-ahead step of [`Recorder::handle_batch`]: the media
-    /// index bucket of an RTP frame's destination.
-    fn prefetch_index(&self, frame: &Frame<'_>) {
-        if let Some((_, dst, payload)) = crate::decode::peek_udp(frame.link, frame.data) {
-            if payload.first().is_some_and(|b| b & 0xC0 == 0x80) {
-                self.index.prefetch(&dst);
-            }
-        }
-    }
+/// What the look-ahead of [`Recorder::handle_batch`] learned of one frame.
+#[derive(Debug, Clone, Copy)]
+struct Hint {
+    dst: SocketAddr,
+    payload_type: u8,
+    sequence: u16,
+    /// The call slot and sending party, once found.
+    call: Option<(u32, Role)>,
+}
 
-    /// Second look-ahead step: the call slot
-    /// and sender of an RTP frame, its slot's hot lines prefetched.
-    fn prefetch_slot(&self, frame: &Frame<'_>) -> Option<(u32, Role)> {
+/// RTP and RTCP start with version 2 (SIP starts with a letter).
+fn looks_like_rtp(first_byte: u8) -> bool {
+    first_byte & 0xC0 == 0x80
+}
+
+impl<S: Store> Core<S> {
+    /// First look-ahead step of [`Recorder::handle_batch`]: what an RTP
+    /// frame is (from a read-only peek), its media index bucket prefetched.
+    fn prefetch_index(&self, frame: &Frame<'_>) -> Option<Hint> {
         let (_, dst, payload) = crate::decode::peek_udp(frame.link, frame.data)?;
-        let first = *payload.first()?;
-        if first & 0xC0 != 0x80 {
+        let [first, second, seq_high, seq_low, ..] = *payload else {
+            return None;
+        };
+        if !looks_like_rtp(first) {
             return None;
         }
-        let (slot_id, sender) = self.index.peek(&dst)?;
-        let slot = self.slots.get(slot_id as usize)?.as_deref()?;
+        self.index.prefetch(&dst);
+        Some(Hint {
+            dst,
+            payload_type: second & 0x7F,
+            sequence: u16::from_be_bytes([seq_high, seq_low]),
+            call: None,
+        })
+    }
+
+    /// Second look-ahead step: the call slot and sender of the frame, its
+    /// slot's hot lines prefetched.
+    fn prefetch_slot(&self, hint: &mut Hint) {
+        let Some((slot_id, sender)) = self.index.peek(&hint.dst) else {
+            return;
+        };
+        let Some(slot) = self.slots.get(slot_id as usize).and_then(Option::as_deref) else {
+            return;
+        };
         // The recording's header (its tag, side, failure) and the
         // timeline's (positions, limits, the rings' addresses).
         prefetch::lines_of(&slot.recording, 256);
         prefetch::line(&slot.zrtp);
         prefetch::line(&slot.dialog.last_activity);
-        let payload_type = payload.get(1).map_or(0, |b| usize::from(b & 0x7F));
-        if let Some(kind) = slot.payloads.get(payload_type) {
+        if let Some(kind) = slot.payloads.get(usize::from(hint.payload_type)) {
             prefetch::line(kind);
         }
-        Some((slot_id, sender))
+        hint.call = Some((slot_id, sender));
     }
 
     /// Third look-ahead step: the recording state the frame will touch
     /// (its channel's duplicate filter, anchor and ring position).
-    fn prefetch_recording(&self, (slot_id, sender): (u32, Role), frame: &Frame<'_>) {
+    fn prefetch_recording(&self, hint: &Hint, now: Timestamp) {
+        let Some((slot_id, sender)) = hint.call else {
+            return;
+        };
         let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
             return;
         };
@@ -443,13 +467,10 @@ impl<S: Store> Core<S> {
         } else {
             Channel::Right
         };
-        let sequence = crate::decode::peek_udp(frame.link, frame.data)
-            .and_then(|(_, _, payload)| payload.get(2..4)?.try_into().ok())
-            .map_or(0, u16::from_be_bytes);
         if let Some(filter) = rec.filters.get(channel as usize) {
-            filter.prefetch(sequence);
+            filter.prefetch(hint.sequence);
         }
-        rec.timeline.prefetch(channel, frame.ts);
+        rec.timeline.prefetch(channel, now);
     }
 
     fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
@@ -470,8 +491,7 @@ impl<S: Store> Core<S> {
             return;
         }
         match payload.first() {
-            // RTP and RTCP start with version 2; SIP starts with a letter.
-            Some(b) if b & 0xC0 == 0x80 => self.handle_media(now, datagram),
+            Some(&b) if looks_like_rtp(b) => self.handle_media(now, datagram),
             // ZRTP (RFC 6189): version bits 0, magic cookie "ZRTP" at offset 4.
             Some(b) if b & 0xF0 == 0x10 && payload.get(4..8) == Some(b"ZRTP") => {
                 self.handle_zrtp(datagram)

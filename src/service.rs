@@ -3,7 +3,7 @@
 //! ```text
 //! capture thread   poll + read the mmap ring -> batches of frames (copied once)
 //!        | bounded queue (capture.queue_packets; full: dropped and counted)
-//! recorder thread  Recorder::handle_frame / handle_timeout
+//! recorder thread  Recorder::handle_batch / handle_timeout
 //!        | bounded queue of file operations (create, write, commit)
 //! spool thread     creates and writes the WAV and metadata files
 //!        | bounded queue of commit jobs
