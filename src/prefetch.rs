@@ -7,58 +7,60 @@
 //! (see [`Recorder::handle_batch`](crate::recorder::Recorder::handle_batch)).
 //! A prefetch never faults and changes nothing but timing.
 
+/// Cache line size assumed (x86_64).
+const LINE: usize = 64;
+
+/// Hints the cache line holding the byte at `ptr`.
+#[inline(always)]
+fn fetch(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is part of the x86_64 baseline, so the instruction
+        // exists; a prefetch reads nothing and never faults, whatever the
+        // address (callers pass addresses inside live references anyway).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
+/// Hints every cache line holding any of the `len` bytes from `start`,
+/// wherever `start` falls in a line.
+#[inline(always)]
+fn range(start: *const u8, len: usize) {
+    if len == 0 {
+        return;
+    }
+    let offset = start as usize % LINE;
+    let lines = (offset + len).div_ceil(LINE);
+    let first = start.wrapping_sub(offset);
+    for i in 0..lines {
+        fetch(first.wrapping_add(i * LINE));
+    }
+}
+
 /// Hints that the cache line holding `*value` (its first byte) will be read
 /// soon. A no-op on targets without a prefetch instruction.
 #[inline(always)]
 pub fn line<T: ?Sized>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let ptr = (value as *const T).cast::<i8>();
-        // SAFETY: SSE is part of the x86_64 baseline, so the instruction
-        // exists; a prefetch reads nothing and never faults, whatever the
-        // address, and `ptr` comes from a live reference anyway.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = value;
-    }
+    fetch((value as *const T).cast::<u8>());
 }
 
 /// Hints every cache line holding any of the first `bytes` bytes of
-/// `*value` (all of it if it is shorter), wherever it starts in a line.
+/// `*value` (all of it if it is shorter).
 #[inline(always)]
 pub fn lines_of<T>(value: &T, bytes: usize) {
-    let start = (value as *const T).cast::<u8>();
-    let len = std::mem::size_of::<T>().min(bytes);
-    if len == 0 {
-        return;
-    }
-    // From the line holding the first byte to the line holding the last.
-    let first_line = start as usize & !63;
-    let last_line = (start as usize + (len - 1)) & !63;
-    let lines = (last_line - first_line) / 64 + 1;
-    for i in 0..lines {
-        let ptr = start.wrapping_sub(start as usize & 63).wrapping_add(i * 64);
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: as in `line`: a prefetch never faults; the address
-            // lies in a cache line that holds part of `*value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = ptr;
-    }
+    range(
+        (value as *const T).cast::<u8>(),
+        std::mem::size_of::<T>().min(bytes),
+    );
 }
 
-/// Hints the cache lines covering `bytes`, at most `max_lines` of them.
+/// Hints every cache line holding part of `items`.
 #[inline(always)]
-pub fn lines(bytes: &[u8], max_lines: usize) {
-    for chunk in bytes.chunks(64).take(max_lines) {
-        line(chunk);
-    }
+pub fn slice<T>(items: &[T]) {
+    range(items.as_ptr().cast::<u8>(), std::mem::size_of_val(items));
 }
 
 #[cfg(test)]
@@ -69,8 +71,8 @@ mod tests {
     fn prefetching_changes_nothing() {
         let data = vec![7u8; 1000];
         line(&data[..]);
-        lines(&data, 4);
-        lines(&[], 4);
+        slice(&data[3..700]);
+        slice::<u8>(&[]);
         lines_of(&[0u64; 100], 200);
         lines_of(&(), 64);
         line(&42u64);

@@ -637,24 +637,17 @@ impl Timeline {
         }
         let pos = self.capture_pos(now).max(self.flushed);
         let idx = pos.rem_euclid(self.window as i64) as usize;
-        // The next 20 ms of the ring: three lines of G.711, five of PCM-16.
+        // The next 20 ms of the ring (up to its end).
+        let next = idx..(idx + 160).min(self.window);
         match &self.store {
             Store::G711 { rings, .. } => {
-                if let Some(ring) = rings.get(index) {
-                    for at in (idx..idx + 160).step_by(64) {
-                        if let Some(sample) = ring.get(at) {
-                            crate::prefetch::line(sample);
-                        }
-                    }
+                if let Some(samples) = rings.get(index).and_then(|r| r.get(next)) {
+                    crate::prefetch::slice(samples);
                 }
             }
             Store::Pcm16 { rings } => {
-                if let Some(ring) = rings.get(index) {
-                    for at in (idx..idx + 160).step_by(32) {
-                        if let Some(sample) = ring.get(at) {
-                            crate::prefetch::line(sample);
-                        }
-                    }
+                if let Some(samples) = rings.get(index).and_then(|r| r.get(next)) {
+                    crate::prefetch::slice(samples);
                 }
             }
         }
