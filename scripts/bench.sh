@@ -10,8 +10,11 @@
 #   - the floor: examples/read_floor reads every frame with the same FileReader
 #     and discards it;
 #   - `taprec replay --no-upload` of the same capture into a fresh spool;
-# and prints packets/s end to end (wall) and per CPU second (user + sys: the
-# replay runs on one thread), the ratio of the replay's wall time to the
+#   - the same replay again with every thread pinned to one CPU (taskset -c 0):
+#     what one core does;
+# and prints packets/s end to end (wall; the replay reads, records and writes
+# on three threads), per CPU second (user + sys of all threads), on one core
+# (the pinned run's wall), the ratio of the replay's wall time to the
 # floor's, peak RSS, and memory per active call ((replay peak RSS - floor peak
 # RSS) / calls). Then examples/check_recordings spot-checks the recordings:
 # every call recorded, durations and the two parties' tones on the right
@@ -47,7 +50,7 @@ measure() {
     RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
 }
 
-printf '%-7s %-9s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" floor_pps ratio peak_MB KiB/call
+printf '%-7s %-9s %-11s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" "pkt/s 1core" floor_pps ratio peak_MB KiB/call
 results=()
 for scale in $SCALES; do
     calls=${scale%%:*}
@@ -62,17 +65,23 @@ for scale in $SCALES; do
     measure "$FLOOR" "$pcap"
     floor_wall=$WALL floor_rss=$RSS_KB
 
+    # One core: every thread of the replay on CPU 0 (the spool removed
+    # first, outside the timing, as for the main run).
+    rm -rf "$BENCH_SPOOL"
+    measure taskset -c 0 "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
+    one_core_wall=$WALL
+
     rm -rf "$BENCH_SPOOL"
     measure "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
     check=$("$CHECK" "${pcap%.pcap}.json" "$BENCH_SPOOL" 50)
 
-    row=$(python3 - "$calls" "$frames" "$WALL" "$CPU" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'
+    row=$(python3 - "$calls" "$frames" "$WALL" "$CPU" "$one_core_wall" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'
 import sys
 calls, frames = int(sys.argv[1]), int(sys.argv[2])
-wall, cpu, rss, fwall, frss = (float(x) for x in sys.argv[3:])
-wall, fwall, cpu = max(wall, 0.01), max(fwall, 0.01), max(cpu, 0.01)
-print(f"{calls:<7} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} {frames/fwall/1e6:<9.2f} "
-      f"{wall/fwall:<8.2f} {rss/1024:<9.0f} {(rss-frss)/calls:<9.1f}")
+wall, cpu, one, rss, fwall, frss = (float(x) for x in sys.argv[3:])
+wall, fwall, cpu, one = max(wall, 0.01), max(fwall, 0.01), max(cpu, 0.01), max(one, 0.01)
+print(f"{calls:<7} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} {frames/one/1e6:<11.2f} "
+      f"{frames/fwall/1e6:<9.2f} {wall/fwall:<8.2f} {rss/1024:<9.0f} {(rss-frss)/calls:<9.1f}")
 PY
 )
     echo "$row   (Mpps; ratio = replay wall / floor wall)"

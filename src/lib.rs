@@ -70,5 +70,6 @@ pub mod spool;
 pub mod synth;
 pub mod time;
 pub mod upload;
+pub mod write_behind;
 
 pub use time::Timestamp;

@@ -4,11 +4,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use taprec::capture::batch::FrameBatch;
-use taprec::capture::file::FileReader;
+use taprec::capture::read_ahead::{ReadAhead, ReadEvent};
 use taprec::config::Config;
 use taprec::recorder::{Outcome, Recorder, RecorderStats};
 use taprec::spool::Spool;
+use taprec::write_behind::WriteBehind;
 
 /// Passive SIP/RTP call recorder: one stereo WAV per call (local party left,
 /// remote party right) plus metadata, from a tap or from capture files.
@@ -185,7 +185,7 @@ fn init_logging(format: LogFormat, level: &str) {
 }
 
 /// Frames handed to the recorder at once by `replay`.
-const REPLAY_BATCH_FRAMES: usize = 64;
+const REPLAY_BATCH_FRAMES: usize = 1024;
 
 fn replay(args: &ReplayArgs) -> Result<ExitCode> {
     let config = args.config()?;
@@ -197,36 +197,35 @@ fn replay(args: &ReplayArgs) -> Result<ExitCode> {
             .with_context(|| format!("spool.dir = {:?} is not usable", config.spool.dir))?
             .with_quota(config.spool.max_bytes)
     };
-    let mut recorder = Recorder::new(&config, spool.clone());
+    // The audio is written on a writer thread, beside the packet path.
+    let store = WriteBehind::new(spool.clone()).context("cannot start the writer thread")?;
+    let mut recorder = Recorder::new(&config, store);
     let mut capture_errors = Vec::new();
     let mut frames = 0u64;
-    let mut batch = FrameBatch::with_capacity(REPLAY_BATCH_FRAMES, REPLAY_BATCH_FRAMES * 512);
-    for path in &args.pcaps {
-        let mut reader =
-            FileReader::open(path).with_context(|| format!("cannot replay {}", path.display()))?;
-        // Frames go to the recorder in batches, which lets it prefetch the
-        // state of the calls a few frames ahead.
-        loop {
-            let next = reader.next_frame();
-            match next {
-                Ok(Some(frame)) => {
-                    batch.push(&frame);
-                    if batch.len() >= REPLAY_BATCH_FRAMES {
-                        recorder.handle_batch(&batch);
-                        batch.clear();
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
+    // The files are read on a thread of their own, a few batches ahead; the
+    // recorder gets the frames in batches, which lets it prefetch the state
+    // of the calls a few frames ahead.
+    let mut reader = ReadAhead::spawn(args.pcaps.clone(), REPLAY_BATCH_FRAMES)
+        .context("cannot start the capture reader")?;
+    while let Some(event) = reader.next_event() {
+        match event {
+            ReadEvent::Batch(batch) => {
+                recorder.handle_batch(&batch);
+                reader.recycle(batch);
+            }
+            ReadEvent::OpenFailed { path, error } => {
+                anyhow::bail!("cannot replay {}: {error}", path.display());
+            }
+            ReadEvent::FileDone {
+                frames: n, error, ..
+            } => {
+                frames += n;
+                if let Some(e) = error {
                     tracing::warn!(error = %e, "capture file damaged; continuing with what was read");
-                    capture_errors.push(e.to_string());
-                    break;
+                    capture_errors.push(e);
                 }
             }
         }
-        recorder.handle_batch(&batch);
-        batch.clear();
-        frames += reader.frames_read();
     }
     recorder.finish();
     let outcomes = recorder.take_outcomes();

@@ -47,6 +47,30 @@ pub trait Store {
     fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()>;
     /// Throws away a recording that will not be finished.
     fn discard(&mut self, id: &str, wav: Self::Output);
+    /// Whether [`commit`](Self::commit) only queues the commit, which then
+    /// finishes in the background and is reported by
+    /// [`finished_commits`](Self::finished_commits). `false` unless a store
+    /// says otherwise: a commit is done when it returns.
+    fn commits_later(&self) -> bool {
+        false
+    }
+    /// The queued commits that have finished since the last call: each
+    /// recording's id and result. With `wait`, first waits until every
+    /// queued commit has finished. Called about once a second of capture
+    /// time, so a store that gathers writes can pass them on here.
+    fn finished_commits(&mut self, _wait: bool) -> Vec<(String, io::Result<()>)> {
+        Vec::new()
+    }
+}
+
+/// A recording whose commit the store finishes in the background: what its
+/// outcome will say.
+struct PendingCommit {
+    call_id: String,
+    metadata: Box<Metadata>,
+    /// Packets lost and expected, for the loss histogram.
+    lost: u64,
+    total: u64,
 }
 
 /// What became of one call.
@@ -220,6 +244,8 @@ struct Core<S: Store> {
     sctp: SctpMessages,
     /// SIP-over-TLS connections already reported (bounded).
     tls_flows: rustc_hash::FxHashSet<(SocketAddr, SocketAddr)>,
+    /// Commits the store is finishing in the background, by recording id.
+    pending: FxHashMap<String, PendingCommit>,
 }
 
 /// TLS connections remembered for reporting at most.
@@ -257,6 +283,7 @@ impl<S: Store> Recorder<S> {
                 tombstones: FxHashMap::default(),
                 sctp: SctpMessages::new(),
                 tls_flows: Default::default(),
+                pending: FxHashMap::default(),
                 clock: None,
                 next_sweep: Timestamp(i64::MIN),
                 stats: RecorderStats::default(),
@@ -1133,6 +1160,7 @@ impl<S: Store> Core<S> {
         for (id, end, reason) in due {
             self.finalize(id, end, reason);
         }
+        self.settle_commits(false);
         self.tombstones
             .retain(|_, &mut ended| now.nanos_since(ended) < TOMBSTONE_NANOS);
         let mut unanswered = std::mem::take(&mut self.unanswered);
@@ -1151,6 +1179,7 @@ impl<S: Store> Core<S> {
                 self.finalize(id as u32, end, reason);
             }
         }
+        self.settle_commits(true);
     }
 
     fn finalize(&mut self, slot_id: u32, end: Timestamp, reason: EndReason) {
@@ -1195,13 +1224,24 @@ impl<S: Store> Core<S> {
         };
         let outcome = match recording {
             Some(rec) => self.commit(&dialog, rec, end, reason),
-            None => Outcome::Skipped {
+            None => Some(Outcome::Skipped {
                 call_id: call_id.clone(),
                 reason: unrecordable.unwrap_or_else(|| unanswered_reason(&dialog, reason)),
-            },
+            }),
         };
+        if let Some(outcome) = outcome {
+            self.report(outcome);
+        }
+    }
+
+    /// Counts, logs and keeps what became of a call.
+    fn report(&mut self, outcome: Outcome) {
         match &outcome {
-            Outcome::Recorded { id, metadata, .. } => {
+            Outcome::Recorded {
+                call_id,
+                id,
+                metadata,
+            } => {
                 self.stats.recorded += 1;
                 tracing::info!(
                     call_id = %call_id,
@@ -1213,12 +1253,23 @@ impl<S: Store> Core<S> {
                     "recorded call"
                 );
             }
-            Outcome::Skipped { reason, .. } => {
+            Outcome::Skipped { call_id, reason } => {
                 self.stats.skipped += 1;
                 tracing::info!(call_id = %call_id, %reason, "call not recorded");
             }
         }
         self.outcomes.push(outcome);
+    }
+
+    /// Reports the commits the store has finished in the background (all of
+    /// them, waiting for the last, with `wait`).
+    fn settle_commits(&mut self, wait: bool) {
+        for (id, result) in self.store.finished_commits(wait) {
+            if let Some(p) = self.pending.remove(&id) {
+                let outcome = self.commit_outcome(p, id, result);
+                self.report(outcome);
+            }
+        }
     }
 
     fn commit(
@@ -1227,7 +1278,7 @@ impl<S: Store> Core<S> {
         mut rec: Recording<S::Output>,
         end: Timestamp,
         reason: EndReason,
-    ) -> Outcome {
+    ) -> Option<Outcome> {
         let answer = dialog.answer_time.unwrap_or(dialog.invite_time);
         let end = end.max(answer);
         let heard: u64 = [Channel::Left, Channel::Right]
@@ -1246,12 +1297,12 @@ impl<S: Store> Core<S> {
             if let Ok(out) = writer.finish() {
                 self.store.discard(&id, out);
             }
-            return Outcome::Skipped {
+            return Some(Outcome::Skipped {
                 call_id: dialog.call_id.clone(),
                 reason: "answered, but none of its RTP was seen (its media did not cross this \
                          capture point); no recording (recording.keep_calls_without_media = false)"
                     .into(),
-            };
+            });
         }
         let flushed = match rec.failed.take() {
             Some(e) => Err(io::Error::other(e)),
@@ -1268,24 +1319,44 @@ impl<S: Store> Core<S> {
         let committed = flushed
             .and_then(|()| writer.finish())
             .and_then(|out| self.store.commit(&id, out, &metadata));
+        let pending = PendingCommit {
+            call_id: dialog.call_id.clone(),
+            metadata: Box::new(metadata),
+            lost,
+            total,
+        };
+        if committed.is_ok() && self.store.commits_later() {
+            self.pending.insert(id, pending);
+            return None;
+        }
+        Some(self.commit_outcome(pending, id, committed))
+    }
+
+    /// The outcome of a recording's commit, counted.
+    fn commit_outcome(
+        &mut self,
+        p: PendingCommit,
+        id: String,
+        committed: io::Result<()>,
+    ) -> Outcome {
         match committed {
             Ok(()) => {
-                if total > 0 {
+                if p.total > 0 {
                     self.stats
                         .call_loss
-                        .observe(lost as f64 * 100.0 / total as f64);
+                        .observe(p.lost as f64 * 100.0 / p.total as f64);
                 }
                 Outcome::Recorded {
-                    call_id: dialog.call_id.clone(),
+                    call_id: p.call_id,
                     id,
-                    metadata: Box::new(metadata),
+                    metadata: p.metadata,
                 }
             }
             Err(e) => {
                 self.stats.store_errors += 1;
-                tracing::error!(call_id = %dialog.call_id, id = %id, error = %e, "recording lost: cannot write it");
+                tracing::error!(call_id = %p.call_id, id = %id, error = %e, "recording lost: cannot write it");
                 Outcome::Skipped {
-                    call_id: dialog.call_id.clone(),
+                    call_id: p.call_id,
                     reason: format!("writing the recording failed: {e}"),
                 }
             }

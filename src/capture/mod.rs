@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod file;
 pub mod live;
+pub mod read_ahead;
 
 use crate::Timestamp;
 

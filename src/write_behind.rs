@@ -1,0 +1,528 @@
+//! A [`Store`] whose recordings are written and committed on a thread of
+//! their own.
+//!
+//! Copying a recording's audio into the page cache, then fsyncing and
+//! renaming its files, is about a third of what `taprec replay` costs (the
+//! kernel allocates and fills a page for every 4 KiB of WAV). [`WriteBehind`]
+//! wraps another store and moves that work to a writer thread, beside the
+//! packet path instead of inside it:
+//!
+//! - recordings are created by the wrapped store on the caller's thread, so
+//!   a refusal (quota, full disk) is known at once, as before;
+//! - writes are gathered in a staging buffer and handed over
+//!   [`STAGING_BYTES`] at a time (one hand-over per megabyte, not one per
+//!   write), then done in order by the writer;
+//! - a commit is queued behind the recording's writes and done by the writer
+//!   with its own clone of the wrapped store; its result comes back through
+//!   [`Store::finished_commits`], and a recording whose write failed (a full
+//!   disk) fails its commit with that write's error, exactly as if it had
+//!   been written in place. The recorder reports a call's outcome once its
+//!   commit has finished ([`Store::commits_later`]);
+//! - staged audio is handed over at the latest when the recorder asks for
+//!   finished commits (about once a second of capture time), so a crash
+//!   loses about a second more of a call than when writing in place.
+//!
+//! Memory is bounded: [`STAGING_BUFFERS`] staging buffers circulate, and the
+//! queue holds at most [`QUEUE_OPS`] operations; when both are full the
+//! caller waits for the writer.
+
+use crate::call::metadata::Metadata;
+use crate::recorder::Store;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::rc::Rc;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
+
+/// Operations queued for the writer thread at most (a batch of writes is
+/// one).
+pub const QUEUE_OPS: usize = 4096;
+
+/// Bytes of audio gathered before they are handed to the writer at once.
+pub const STAGING_BYTES: usize = 1 << 20;
+
+/// Staging buffers in circulation (one filling, the others queued or being
+/// written): the staged audio never exceeds this many times
+/// [`STAGING_BYTES`].
+pub const STAGING_BUFFERS: usize = 4;
+
+/// Writes gathered on the caller's thread: their bytes one after another
+/// in `data`, and where each goes.
+#[derive(Default)]
+struct Staged {
+    data: Vec<u8>,
+    /// (recording, file offset, length in `data`).
+    writes: Vec<(u64, u64, usize)>,
+}
+
+/// Work handed to the writer thread, done in order.
+enum Op<W> {
+    /// A new recording's output, written by the writer from now on.
+    Adopt(u64, W),
+    /// Writes; the buffer goes back for reuse afterwards.
+    Writes(Staged),
+    /// Commit the recording (id, final metadata) after its writes.
+    Commit(u64, String, Box<Metadata>),
+    /// Throw the recording away.
+    Discard(u64, String),
+}
+
+/// The caller's side of the queue to the writer, shared by the store and
+/// every recording's [`BehindWav`]: the staging buffer being filled.
+struct Queue<W> {
+    /// `None` once the store is gone: the writer has been told to stop.
+    ops: Option<SyncSender<Op<W>>>,
+    staged: Staged,
+    /// Emptied buffers coming back from the writer.
+    spare: Receiver<Staged>,
+}
+
+impl<W> Queue<W> {
+    fn send(&self, op: Op<W>) -> io::Result<()> {
+        let ops = self.ops.as_ref().ok_or_else(stopped)?;
+        ops.send(op).map_err(|_| stopped())
+    }
+
+    /// Hands the staged writes to the writer.
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.staged.writes.is_empty() {
+            return Ok(());
+        }
+        let spare = self.spare.recv().map_err(|_| stopped())?;
+        let full = std::mem::replace(&mut self.staged, spare);
+        self.send(Op::Writes(full))
+    }
+
+    fn stage(&mut self, slot: u64, pos: u64, buf: &[u8]) -> io::Result<()> {
+        if self.ops.is_none() {
+            return Err(stopped());
+        }
+        if self.staged.data.len() + buf.len() > STAGING_BYTES {
+            self.hand_over()?;
+        }
+        self.staged.data.extend_from_slice(buf);
+        self.staged.writes.push((slot, pos, buf.len()));
+        Ok(())
+    }
+}
+
+type Shared<W> = Rc<RefCell<Queue<W>>>;
+
+/// Wraps a store so that recordings are written and committed on a writer
+/// thread; see the module doc.
+pub struct WriteBehind<S: Store> {
+    inner: S,
+    queue: Option<Shared<S::Output>>,
+    results: Receiver<(String, io::Result<()>)>,
+    /// Commits queued whose result has not been taken yet.
+    queued: usize,
+    thread: Option<JoinHandle<()>>,
+    next: u64,
+}
+
+impl<S> WriteBehind<S>
+where
+    S: Store + Clone + Send + 'static,
+    S::Output: Send + 'static,
+{
+    /// Starts the writer thread in front of `inner` (which it clones to
+    /// commit).
+    pub fn new(inner: S) -> io::Result<Self> {
+        let (ops, queue) = mpsc::sync_channel(QUEUE_OPS);
+        let (recycle, spare) = mpsc::sync_channel(STAGING_BUFFERS);
+        for _ in 1..STAGING_BUFFERS {
+            let _ = recycle.try_send(Staged::default());
+        }
+        let (done, results) = mpsc::channel();
+        let store = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("taprec-write".into())
+            .spawn(move || write_all(store, queue, &recycle, &done))?;
+        Ok(WriteBehind {
+            inner,
+            queue: Some(Rc::new(RefCell::new(Queue {
+                ops: Some(ops),
+                staged: Staged::default(),
+                spare,
+            }))),
+            results,
+            queued: 0,
+            thread: Some(thread),
+            next: 0,
+        })
+    }
+}
+
+impl<S: Store> WriteBehind<S> {
+    /// The wrapped store (the caller's clone).
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn queue(&self) -> io::Result<&Shared<S::Output>> {
+        self.queue.as_ref().ok_or_else(stopped)
+    }
+
+    /// Sends `op` after everything staged so far.
+    fn send_after_writes(&self, op: Op<S::Output>) -> io::Result<()> {
+        let mut queue = self.queue()?.borrow_mut();
+        queue.hand_over()?;
+        queue.send(op)
+    }
+}
+
+impl<S: Store> Drop for WriteBehind<S> {
+    fn drop(&mut self) {
+        // Whatever is queued is done, then the writer ends; recordings still
+        // open are dropped with it (their later writes fail).
+        if let Some(queue) = self.queue.take() {
+            let mut queue = queue.borrow_mut();
+            let _ = queue.hand_over();
+            queue.ops = None;
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the writer thread stopped")
+}
+
+impl<S: Store> Store for WriteBehind<S> {
+    type Output = BehindWav<S::Output>;
+
+    fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<Self::Output> {
+        let queue = Rc::clone(self.queue()?);
+        let out = self.inner.create(id, provisional)?;
+        self.next += 1;
+        let slot = self.next;
+        let sent = match &queue.borrow().ops {
+            Some(ops) => ops.send(Op::Adopt(slot, out)),
+            None => Err(mpsc::SendError(Op::Adopt(slot, out))),
+        };
+        if let Err(mpsc::SendError(Op::Adopt(_, out))) = sent {
+            self.inner.discard(id, out);
+            return Err(stopped());
+        }
+        Ok(BehindWav {
+            slot,
+            queue,
+            pos: 0,
+            len: 0,
+        })
+    }
+
+    fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()> {
+        self.send_after_writes(Op::Commit(
+            wav.slot,
+            id.to_string(),
+            Box::new(metadata.clone()),
+        ))?;
+        self.queued += 1;
+        Ok(())
+    }
+
+    fn discard(&mut self, id: &str, wav: Self::Output) {
+        let _ = self.send_after_writes(Op::Discard(wav.slot, id.to_string()));
+    }
+
+    fn commits_later(&self) -> bool {
+        true
+    }
+
+    fn finished_commits(&mut self, wait: bool) -> Vec<(String, io::Result<()>)> {
+        // Called about once a second of capture time: staged audio never
+        // waits longer than that for the writer (a crash loses no more).
+        if let Ok(queue) = self.queue() {
+            let _ = queue.borrow_mut().hand_over();
+        }
+        let mut finished = Vec::new();
+        if wait {
+            while self.queued > 0 {
+                match self.results.recv() {
+                    Ok(result) => {
+                        self.queued -= 1;
+                        finished.push(result);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        while let Ok(result) = self.results.try_recv() {
+            self.queued = self.queued.saturating_sub(1);
+            finished.push(result);
+        }
+        finished
+    }
+}
+
+/// A recording's output as the recorder writes it: positions are tracked
+/// here, the bytes are staged for the writer thread.
+pub struct BehindWav<W> {
+    slot: u64,
+    queue: Shared<W>,
+    pos: u64,
+    len: u64,
+}
+
+impl<W> Write for BehindWav<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.queue.borrow_mut().stage(self.slot, self.pos, buf)?;
+        self.pos += buf.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W> Seek for BehindWav<W> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+/// The writer thread: does the operations in order until the store is gone.
+/// After a recording's first failed write its later writes are skipped, and
+/// its commit fails with that error (the partial file stays where the
+/// wrapped store left it, as when a write fails in place).
+fn write_all<S: Store>(
+    mut store: S,
+    queue: Receiver<Op<S::Output>>,
+    recycle: &SyncSender<Staged>,
+    done: &Sender<(String, io::Result<()>)>,
+) {
+    let mut open: HashMap<u64, (S::Output, io::Result<()>)> = HashMap::new();
+    for op in queue {
+        match op {
+            Op::Adopt(slot, out) => {
+                open.insert(slot, (out, Ok(())));
+            }
+            Op::Writes(mut staged) => {
+                let mut data = staged.data.as_slice();
+                for &(slot, pos, len) in &staged.writes {
+                    let (bytes, rest) = data.split_at(len.min(data.len()));
+                    data = rest;
+                    if let Some((out, state @ Ok(()))) = open.get_mut(&slot) {
+                        *state = out
+                            .seek(SeekFrom::Start(pos))
+                            .and_then(|_| out.write_all(bytes));
+                    }
+                }
+                staged.data.clear();
+                staged.writes.clear();
+                let _ = recycle.try_send(staged);
+            }
+            Op::Commit(slot, id, metadata) => {
+                let result = match open.remove(&slot) {
+                    Some((out, Ok(()))) => store.commit(&id, out, &metadata),
+                    Some((_, Err(e))) => Err(e),
+                    None => Err(io::Error::other("recording unknown to the writer thread")),
+                };
+                let _ = done.send((id, result));
+            }
+            Op::Discard(slot, id) => {
+                if let Some((out, _)) = open.remove(&slot) {
+                    store.discard(&id, out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::metadata::{LocalParty, RemoteParty};
+    use std::io::Cursor;
+    use std::sync::{Arc, Mutex};
+
+    fn meta() -> Metadata {
+        Metadata {
+            start_date_time: "2026-01-01T00:00:00.000000Z".into(),
+            duration: "PT1S".into(),
+            direction: 1,
+            local_party: LocalParty {
+                username: String::new(),
+                phone_number: "1".into(),
+            },
+            remote_party: RemoteParty {
+                phone_number: "2".into(),
+            },
+            pbx_call_id: "call".into(),
+            notes: String::new(),
+            preserved: false,
+        }
+    }
+
+    /// What a [`Kept`] store saw, shared by its clones.
+    #[derive(Default)]
+    struct Seen {
+        committed: Vec<(String, Vec<u8>)>,
+        discarded: Vec<String>,
+    }
+
+    /// A store that keeps what is committed; its outputs fail every write
+    /// beyond `room` bytes, like a full disk.
+    #[derive(Clone)]
+    struct Kept {
+        seen: Arc<Mutex<Seen>>,
+        room: usize,
+    }
+
+    impl Kept {
+        fn new(room: usize) -> Self {
+            Kept {
+                seen: Arc::default(),
+                room,
+            }
+        }
+    }
+
+    struct Limited {
+        room: usize,
+        data: Cursor<Vec<u8>>,
+    }
+
+    impl Write for Limited {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.data.position() as usize + buf.len() > self.room {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+            }
+            self.data.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Limited {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.data.seek(to)
+        }
+    }
+
+    impl Store for Kept {
+        type Output = Limited;
+        fn create(&mut self, _: &str, _: &Metadata) -> io::Result<Limited> {
+            Ok(Limited {
+                room: self.room,
+                data: Cursor::new(Vec::new()),
+            })
+        }
+        fn commit(&mut self, id: &str, wav: Limited, _: &Metadata) -> io::Result<()> {
+            let mut seen = self.seen.lock().unwrap();
+            seen.committed.push((id.into(), wav.data.into_inner()));
+            Ok(())
+        }
+        fn discard(&mut self, id: &str, _: Limited) {
+            self.seen.lock().unwrap().discarded.push(id.into());
+        }
+    }
+
+    #[test]
+    fn writes_seeks_and_commits_land_as_done_in_place() {
+        let kept = Kept::new(1 << 20);
+        let mut store = WriteBehind::new(kept.clone()).unwrap();
+        assert!(store.commits_later());
+        let mut a = store.create("a", &meta()).unwrap();
+        let mut b = store.create("b", &meta()).unwrap();
+        a.write_all(b"0123456789").unwrap();
+        b.write_all(b"other").unwrap();
+        a.seek(SeekFrom::Start(2)).unwrap();
+        a.write_all(b"ab").unwrap();
+        a.seek(SeekFrom::End(0)).unwrap();
+        a.write_all(b"!").unwrap();
+        store.commit("a", a, &meta()).unwrap();
+        store.discard("b", b);
+        let finished = store.finished_commits(true);
+        assert_eq!(finished.len(), 1);
+        assert_eq!(finished[0].0, "a");
+        assert!(finished[0].1.is_ok());
+        assert!(store.finished_commits(true).is_empty());
+        drop(store);
+        let seen = kept.seen.lock().unwrap();
+        assert_eq!(
+            seen.committed,
+            vec![("a".to_string(), b"01ab456789!".to_vec())]
+        );
+        assert_eq!(seen.discarded, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_commit_with_its_error() {
+        let kept = Kept::new(8);
+        let mut store = WriteBehind::new(kept.clone()).unwrap();
+        let mut full = store.create("full", &meta()).unwrap();
+        // Accepted at once: the writes happen later, on the writer thread.
+        full.write_all(b"1234").unwrap();
+        full.write_all(b"5678").unwrap();
+        full.write_all(b"9").unwrap();
+        full.write_all(b"more").unwrap();
+        let mut fine = store.create("fine", &meta()).unwrap();
+        fine.write_all(b"fine").unwrap();
+        store.commit("full", full, &meta()).unwrap();
+        store.commit("fine", fine, &meta()).unwrap();
+        let finished = store.finished_commits(true);
+        let result = |id: &str| &finished.iter().find(|(i, _)| i == id).unwrap().1;
+        assert_eq!(
+            result("full").as_ref().unwrap_err().kind(),
+            io::ErrorKind::StorageFull
+        );
+        assert!(result("fine").is_ok());
+        drop(store);
+        let seen = kept.seen.lock().unwrap();
+        assert_eq!(seen.committed, vec![("fine".to_string(), b"fine".to_vec())]);
+    }
+
+    #[test]
+    fn more_audio_than_the_staging_buffers_hold_is_written_whole() {
+        let kept = Kept::new(usize::MAX);
+        let mut store = WriteBehind::new(kept.clone()).unwrap();
+        let mut wavs: Vec<_> = (0..3)
+            .map(|i| store.create(&format!("r{i}"), &meta()).unwrap())
+            .collect();
+        let chunk = vec![7u8; 10_000];
+        let rounds = STAGING_BYTES * STAGING_BUFFERS * 2 / (3 * chunk.len());
+        for _ in 0..rounds {
+            for wav in &mut wavs {
+                wav.write_all(&chunk).unwrap();
+            }
+        }
+        for (i, wav) in wavs.into_iter().enumerate() {
+            store.commit(&format!("r{i}"), wav, &meta()).unwrap();
+        }
+        assert!(store.finished_commits(true).iter().all(|(_, r)| r.is_ok()));
+        drop(store);
+        let seen = kept.seen.lock().unwrap();
+        assert_eq!(seen.committed.len(), 3);
+        for (_, data) in &seen.committed {
+            assert_eq!(data.len(), rounds * chunk.len());
+            assert!(data.iter().all(|&b| b == 7));
+        }
+    }
+
+    #[test]
+    fn dropping_it_with_recordings_open_does_not_hang() {
+        let mut store = WriteBehind::new(Kept::new(1 << 20)).unwrap();
+        let mut open = store.create("open", &meta()).unwrap();
+        open.write_all(b"audio").unwrap();
+        drop(store);
+        assert!(open.write_all(b"more").is_err());
+    }
+}
