@@ -9,9 +9,10 @@
 //!
 //! - recordings are created by the wrapped store on the caller's thread, so
 //!   a refusal (quota, full disk) is known at once, as before;
-//! - writes are gathered in a staging buffer and handed over
-//!   [`STAGING_BYTES`] at a time (one hand-over per megabyte, not one per
-//!   write), then done in order by the writer;
+//! - writes, and the creations and commits among them, are gathered in a
+//!   staging buffer and handed over [`STAGING_BYTES`] at a time (one
+//!   hand-over, and at most one wake-up of the writer, per megabyte of
+//!   audio, not one per operation), then done in order by the writer;
 //! - a commit is queued behind the recording's writes and done by the writer
 //!   with its own clone of the wrapped store; its result comes back through
 //!   [`Store::finished_commits`], and a recording whose write failed (a full
@@ -22,9 +23,9 @@
 //!   finished commits (about once a second of capture time), so a crash
 //!   loses about a second more of a call than when writing in place.
 //!
-//! Memory is bounded: [`STAGING_BUFFERS`] staging buffers circulate, and the
-//! queue holds at most [`QUEUE_OPS`] operations; when both are full the
-//! caller waits for the writer.
+//! Memory is bounded: [`STAGING_BUFFERS`] staging buffers circulate, each of
+//! at most [`STAGING_BYTES`] of audio and [`STAGING_OPS`] operations; when
+//! all are full the caller waits for the writer.
 
 use crate::call::metadata::Metadata;
 use crate::recorder::Store;
@@ -35,74 +36,81 @@ use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
-/// Operations queued for the writer thread at most (a batch of writes is
-/// one).
-pub const QUEUE_OPS: usize = 4096;
-
 /// Bytes of audio gathered before they are handed to the writer at once.
 pub const STAGING_BYTES: usize = 1 << 20;
+
+/// Operations (writes, creations, commits) gathered before they are handed
+/// to the writer at once, whatever their bytes.
+pub const STAGING_OPS: usize = 8192;
 
 /// Staging buffers in circulation (one filling, the others queued or being
 /// written): the staged audio never exceeds this many times
 /// [`STAGING_BYTES`].
 pub const STAGING_BUFFERS: usize = 4;
 
-/// Writes gathered on the caller's thread: their bytes one after another
-/// in `data`, and where each goes.
-#[derive(Default)]
-struct Staged {
-    data: Vec<u8>,
-    /// (recording, file offset, length in `data`).
-    writes: Vec<(u64, u64, usize)>,
-}
-
-/// Work handed to the writer thread, done in order.
+/// One operation for the writer thread.
 enum Op<W> {
     /// A new recording's output, written by the writer from now on.
     Adopt(u64, W),
-    /// Writes; the buffer goes back for reuse afterwards.
-    Writes(Staged),
+    /// Write the next `len` bytes of the staged data at an offset.
+    Write(u64, u64, usize),
     /// Commit the recording (id, final metadata) after its writes.
     Commit(u64, String, Box<Metadata>),
     /// Throw the recording away.
     Discard(u64, String),
 }
 
+/// Operations gathered on the caller's thread, done in order by the writer;
+/// the bytes of the writes one after another in `data`.
+struct Staged<W> {
+    data: Vec<u8>,
+    ops: Vec<Op<W>>,
+}
+
+impl<W> Default for Staged<W> {
+    fn default() -> Self {
+        Staged {
+            data: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+}
+
 /// The caller's side of the queue to the writer, shared by the store and
 /// every recording's [`BehindWav`]: the staging buffer being filled.
+/// Nothing reaches the writer (nor wakes it) but whole staging buffers.
 struct Queue<W> {
     /// `None` once the store is gone: the writer has been told to stop.
-    ops: Option<SyncSender<Op<W>>>,
-    staged: Staged,
+    full: Option<SyncSender<Staged<W>>>,
+    staged: Staged<W>,
     /// Emptied buffers coming back from the writer.
-    spare: Receiver<Staged>,
+    spare: Receiver<Staged<W>>,
 }
 
 impl<W> Queue<W> {
-    fn send(&self, op: Op<W>) -> io::Result<()> {
-        let ops = self.ops.as_ref().ok_or_else(stopped)?;
-        ops.send(op).map_err(|_| stopped())
-    }
-
-    /// Hands the staged writes to the writer.
+    /// Hands what is staged to the writer.
     fn hand_over(&mut self) -> io::Result<()> {
-        if self.staged.writes.is_empty() {
+        if self.staged.ops.is_empty() {
             return Ok(());
         }
+        let full = self.full.as_ref().ok_or_else(stopped)?;
         let spare = self.spare.recv().map_err(|_| stopped())?;
-        let full = std::mem::replace(&mut self.staged, spare);
-        self.send(Op::Writes(full))
+        let staged = std::mem::replace(&mut self.staged, spare);
+        full.send(staged).map_err(|_| stopped())
     }
 
-    fn stage(&mut self, slot: u64, pos: u64, buf: &[u8]) -> io::Result<()> {
-        if self.ops.is_none() {
+    /// Stages one operation, with `bytes` for a write.
+    fn stage(&mut self, op: Op<W>, bytes: &[u8]) -> io::Result<()> {
+        if self.full.is_none() {
             return Err(stopped());
         }
-        if self.staged.data.len() + buf.len() > STAGING_BYTES {
+        if self.staged.data.len() + bytes.len() > STAGING_BYTES
+            || self.staged.ops.len() >= STAGING_OPS
+        {
             self.hand_over()?;
         }
-        self.staged.data.extend_from_slice(buf);
-        self.staged.writes.push((slot, pos, buf.len()));
+        self.staged.data.extend_from_slice(bytes);
+        self.staged.ops.push(op);
         Ok(())
     }
 }
@@ -129,7 +137,7 @@ where
     /// Starts the writer thread in front of `inner` (which it clones to
     /// commit).
     pub fn new(inner: S) -> io::Result<Self> {
-        let (ops, queue) = mpsc::sync_channel(QUEUE_OPS);
+        let (full, queue) = mpsc::sync_channel(STAGING_BUFFERS);
         let (recycle, spare) = mpsc::sync_channel(STAGING_BUFFERS);
         for _ in 1..STAGING_BUFFERS {
             let _ = recycle.try_send(Staged::default());
@@ -142,7 +150,7 @@ where
         Ok(WriteBehind {
             inner,
             queue: Some(Rc::new(RefCell::new(Queue {
-                ops: Some(ops),
+                full: Some(full),
                 staged: Staged::default(),
                 spare,
             }))),
@@ -164,22 +172,19 @@ impl<S: Store> WriteBehind<S> {
         self.queue.as_ref().ok_or_else(stopped)
     }
 
-    /// Sends `op` after everything staged so far.
-    fn send_after_writes(&self, op: Op<S::Output>) -> io::Result<()> {
-        let mut queue = self.queue()?.borrow_mut();
-        queue.hand_over()?;
-        queue.send(op)
+    fn stage(&self, op: Op<S::Output>) -> io::Result<()> {
+        self.queue()?.borrow_mut().stage(op, &[])
     }
 }
 
 impl<S: Store> Drop for WriteBehind<S> {
     fn drop(&mut self) {
-        // Whatever is queued is done, then the writer ends; recordings still
+        // Whatever is staged is done, then the writer ends; recordings still
         // open are dropped with it (their later writes fail).
         if let Some(queue) = self.queue.take() {
             let mut queue = queue.borrow_mut();
             let _ = queue.hand_over();
-            queue.ops = None;
+            queue.full = None;
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -196,17 +201,14 @@ impl<S: Store> Store for WriteBehind<S> {
 
     fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<Self::Output> {
         let queue = Rc::clone(self.queue()?);
+        if queue.borrow().full.is_none() {
+            return Err(stopped());
+        }
         let out = self.inner.create(id, provisional)?;
         self.next += 1;
         let slot = self.next;
-        let sent = match &queue.borrow().ops {
-            Some(ops) => ops.send(Op::Adopt(slot, out)),
-            None => Err(mpsc::SendError(Op::Adopt(slot, out))),
-        };
-        if let Err(mpsc::SendError(Op::Adopt(_, out))) = sent {
-            self.inner.discard(id, out);
-            return Err(stopped());
-        }
+        // Cannot fail: the writer is known to be there.
+        queue.borrow_mut().stage(Op::Adopt(slot, out), &[])?;
         Ok(BehindWav {
             slot,
             queue,
@@ -216,7 +218,7 @@ impl<S: Store> Store for WriteBehind<S> {
     }
 
     fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()> {
-        self.send_after_writes(Op::Commit(
+        self.stage(Op::Commit(
             wav.slot,
             id.to_string(),
             Box::new(metadata.clone()),
@@ -226,7 +228,7 @@ impl<S: Store> Store for WriteBehind<S> {
     }
 
     fn discard(&mut self, id: &str, wav: Self::Output) {
-        let _ = self.send_after_writes(Op::Discard(wav.slot, id.to_string()));
+        let _ = self.stage(Op::Discard(wav.slot, id.to_string()));
     }
 
     fn commits_later(&self) -> bool {
@@ -234,8 +236,8 @@ impl<S: Store> Store for WriteBehind<S> {
     }
 
     fn finished_commits(&mut self, wait: bool) -> Vec<(String, io::Result<()>)> {
-        // Called about once a second of capture time: staged audio never
-        // waits longer than that for the writer (a crash loses no more).
+        // Called about once a second of capture time: nothing staged waits
+        // longer than that for the writer.
         if let Ok(queue) = self.queue() {
             let _ = queue.borrow_mut().hand_over();
         }
@@ -273,7 +275,9 @@ impl<W> Write for BehindWav<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.queue.borrow_mut().stage(self.slot, self.pos, buf)?;
+        self.queue
+            .borrow_mut()
+            .stage(Op::Write(self.slot, self.pos, buf.len()), buf)?;
         self.pos += buf.len() as u64;
         self.len = self.len.max(self.pos);
         Ok(buf.len())
@@ -303,19 +307,19 @@ impl<W> Seek for BehindWav<W> {
 /// wrapped store left it, as when a write fails in place).
 fn write_all<S: Store>(
     mut store: S,
-    queue: Receiver<Op<S::Output>>,
-    recycle: &SyncSender<Staged>,
+    queue: Receiver<Staged<S::Output>>,
+    recycle: &SyncSender<Staged<S::Output>>,
     done: &Sender<(String, io::Result<()>)>,
 ) {
     let mut open: HashMap<u64, (S::Output, io::Result<()>)> = HashMap::new();
-    for op in queue {
-        match op {
-            Op::Adopt(slot, out) => {
-                open.insert(slot, (out, Ok(())));
-            }
-            Op::Writes(mut staged) => {
-                let mut data = staged.data.as_slice();
-                for &(slot, pos, len) in &staged.writes {
+    for mut staged in queue {
+        let mut data = staged.data.as_slice();
+        for op in staged.ops.drain(..) {
+            match op {
+                Op::Adopt(slot, out) => {
+                    open.insert(slot, (out, Ok(())));
+                }
+                Op::Write(slot, pos, len) => {
                     let (bytes, rest) = data.split_at(len.min(data.len()));
                     data = rest;
                     if let Some((out, state @ Ok(()))) = open.get_mut(&slot) {
@@ -324,24 +328,23 @@ fn write_all<S: Store>(
                             .and_then(|_| out.write_all(bytes));
                     }
                 }
-                staged.data.clear();
-                staged.writes.clear();
-                let _ = recycle.try_send(staged);
-            }
-            Op::Commit(slot, id, metadata) => {
-                let result = match open.remove(&slot) {
-                    Some((out, Ok(()))) => store.commit(&id, out, &metadata),
-                    Some((_, Err(e))) => Err(e),
-                    None => Err(io::Error::other("recording unknown to the writer thread")),
-                };
-                let _ = done.send((id, result));
-            }
-            Op::Discard(slot, id) => {
-                if let Some((out, _)) = open.remove(&slot) {
-                    store.discard(&id, out);
+                Op::Commit(slot, id, metadata) => {
+                    let result = match open.remove(&slot) {
+                        Some((out, Ok(()))) => store.commit(&id, out, &metadata),
+                        Some((_, Err(e))) => Err(e),
+                        None => Err(io::Error::other("recording unknown to the writer thread")),
+                    };
+                    let _ = done.send((id, result));
+                }
+                Op::Discard(slot, id) => {
+                    if let Some((out, _)) = open.remove(&slot) {
+                        store.discard(&id, out);
+                    }
                 }
             }
         }
+        staged.data.clear();
+        let _ = recycle.try_send(staged);
     }
 }
 
