@@ -147,12 +147,17 @@ const EARLY_CONFIRM: u8 = 3;
 /// A sequence number step larger than this restarts loss counting (RFC 3550
 /// MAX_DROPOUT).
 const MAX_DROPOUT: i64 = 3000;
-/// Frames interleaved per write at most (512 ms).
+/// Frames interleaved per write at most (512 ms; 8 KiB of stereo G.711).
 pub const MAX_FLUSH_FRAMES: usize = 4096;
 /// Room kept in the window beyond the reorder delay and the flush batch for
 /// the newest packet (and a little early jitter), so that a normal packet
-/// never has to push samples out before they are final.
-const WINDOW_SLACK: usize = 1024;
+/// never has to push samples out before they are final. With the default
+/// window and reorder delay this makes the batch exactly
+/// [`MAX_FLUSH_FRAMES`], whole pages of the file.
+const WINDOW_SLACK: usize = 704;
+/// Flushes end where the file's pages do: the kernel then fills each page
+/// of the WAV once, instead of twice where a write ends inside it.
+const PAGE_BYTES: i64 = 4096;
 /// Bytes per frame at most (stereo PCM-16).
 const MAX_FRAME_BYTES: usize = 4;
 
@@ -561,7 +566,8 @@ impl Timeline {
         let now_pos = self.capture_pos(now);
         self.move_horizon(now_pos);
         if self.horizon - self.flushed >= self.batch {
-            self.flush_to(self.horizon, out)?;
+            let target = self.page_aligned(self.horizon, out.data_offset());
+            self.flush_to(target, out)?;
         }
 
         let threshold = i64::try_from(self.limits.jump_threshold_samples).unwrap_or(i64::MAX);
@@ -687,6 +693,32 @@ impl Timeline {
         let now_pos = self.capture_pos(now);
         self.move_horizon(now_pos);
         self.flush_to(self.horizon, out)
+    }
+
+    /// The last position up to `horizon` whose frame ends a page of the file
+    /// (whose data starts at byte `data_offset`), if one lies beyond what is
+    /// flushed; else `horizon`. Only where a flush stops changes, never what
+    /// is written.
+    fn page_aligned(&self, horizon: i64, data_offset: u64) -> i64 {
+        let frame_bytes: i64 = match self.store {
+            Store::G711 { .. } => 2,
+            Store::Pcm16 { .. } => 4,
+        };
+        let Ok(offset) = i64::try_from(data_offset) else {
+            return horizon;
+        };
+        let end = offset.saturating_add(horizon.saturating_mul(frame_bytes));
+        let page_end = end - end.rem_euclid(PAGE_BYTES);
+        let bytes = page_end - offset;
+        if bytes % frame_bytes != 0 {
+            return horizon;
+        }
+        let target = bytes / frame_bytes;
+        if target > self.flushed {
+            target
+        } else {
+            horizon
+        }
     }
 
     /// Makes final what is older than the reorder delay at `now_pos`.
