@@ -339,7 +339,7 @@ pub struct LimitsConfig {
     /// Source addresses the new-call rate limiter remembers at once.
     pub max_rate_limited_sources: usize,
     // Pending (reordered) RTP is bounded by the timeline ring, not a key:
-    // one second of samples per channel per recording.
+    // about 1.5 s of samples per channel per recording.
     /// SIP over TCP/WebSocket: bytes buffered per connection direction.
     pub tcp_max_stream_bytes: usize,
     /// SIP over TCP/WebSocket: connection directions tracked at once.

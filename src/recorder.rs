@@ -184,8 +184,8 @@ struct Recording<W: Write + Seek> {
     id: String,
     timeline: Timeline,
     filters: [ChannelFilter; 2],
-    /// Written in blocks of up to half a second by the timeline (no
-    /// buffer of its own: one copy less, 16 KiB less per call).
+    /// Written in blocks of about a second by the timeline (no buffer of
+    /// its own: one copy less per byte, and no buffer's memory per call).
     writer: WavWriter<W>,
 }
 

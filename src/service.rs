@@ -16,7 +16,7 @@
 //! Neither thread of the packet path touches the disk or waits for the
 //! network: the recorder thread hands its WAV bytes (each call's flushes) to
 //! the spool thread, which creates and writes the files; every fsync and
-//! rename runs on the commit thread. Only when the spool thread is 8,192
+//! rename runs on the commit thread. Only when the spool thread is 4,096
 //! operations behind does the recorder wait. The capture thread keeps emptying the ring
 //! into the queue whatever the recorder does. Timers run on the capture clock; when no packet arrives
 //! the recorder's clock moves on with the monotonic clock from the last
@@ -518,11 +518,11 @@ enum Job {
 }
 
 /// File operations queued for the spool thread at most (a write is at most
-/// about half a second of one call's audio, so this bounds the memory at
-/// about 128 MiB);
+/// about a second of one call's audio, 16 KiB of G.711 or 32 KiB of PCM-16,
+/// so this bounds the memory at 64 or 128 MiB);
 /// when full, the recorder thread waits: the disk's back-pressure then shows
 /// as queue drops at the capture, counted.
-const IO_QUEUE: usize = 8192;
+const IO_QUEUE: usize = 4096;
 
 /// File work handed from the recorder thread to the spool thread.
 enum Io {

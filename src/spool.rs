@@ -501,7 +501,7 @@ impl Spool {
         if repaired.frames == 0 {
             // Answered moments before the crash: no audio had reached the
             // disk yet (the recorder holds back the reorder delay and writes
-            // about half a second at a time). The server refuses an empty
+            // about a second at a time). The server refuses an empty
             // track; keep what is known of the call in failed/, with why.
             let failure = local_failure(
                 "the recorder stopped before any audio of this call reached the disk; \

@@ -55,7 +55,7 @@
 //! interleaves the two rings into one scratch buffer per thread (allocated
 //! once, shared by every call the thread records, so it stays in cache) and
 //! hands it to the writer in one write of up to [`MAX_FLUSH_FRAMES`] frames
-//! (about half a second of audio): the sink needs no buffer of its own. Both rings cover the positions `[flushed, flushed + window)`. A
+//! (about a second of audio): the sink needs no buffer of its own. Both rings cover the positions `[flushed, flushed + window)`. A
 //! packet beyond the window flushes forward first, so memory stays bounded
 //! whatever the timestamps say. Flushing costs time proportional to the
 //! samples written, and never goes beyond `max_samples`.
@@ -69,7 +69,8 @@ use std::io::{self, Seek, Write};
 /// Bounds of the timeline's memory and reordering.
 #[derive(Debug, Clone, Copy)]
 pub struct TimelineLimits {
-    /// Ring capacity per channel, in samples (default 8000 = 1 s).
+    /// Ring capacity per channel, in samples (default 12,096, about 1.5 s:
+    /// the reorder delay, one flush batch and a little slack).
     pub window_samples: usize,
     /// Samples younger than this (relative to the newest capture time) are
     /// kept back for reordered packets (default 3200 = 400 ms).
@@ -86,7 +87,7 @@ pub struct TimelineLimits {
 impl Default for TimelineLimits {
     fn default() -> Self {
         TimelineLimits {
-            window_samples: 8000,
+            window_samples: 3200 + MAX_FLUSH_FRAMES + WINDOW_SLACK,
             reorder_delay_samples: 3200,
             jump_threshold_samples: 4000,
             max_samples: 24 * 3600 * SAMPLE_RATE as u64,
@@ -147,8 +148,9 @@ const EARLY_CONFIRM: u8 = 3;
 /// A sequence number step larger than this restarts loss counting (RFC 3550
 /// MAX_DROPOUT).
 const MAX_DROPOUT: i64 = 3000;
-/// Frames interleaved per write at most (512 ms; 8 KiB of stereo G.711).
-pub const MAX_FLUSH_FRAMES: usize = 4096;
+/// Frames interleaved per write at most (1,024 ms; 16 KiB of stereo G.711:
+/// larger writes cost the kernel less per byte, measured).
+pub const MAX_FLUSH_FRAMES: usize = 8192;
 /// Room kept in the window beyond the reorder delay and the flush batch for
 /// the newest packet (and a little early jitter), so that a normal packet
 /// never has to push samples out before they are final. With the default

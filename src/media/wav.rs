@@ -116,7 +116,7 @@ fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([
 /// Writes a WAV file incrementally.
 ///
 /// Every `write_*` call goes straight to the sink: write large blocks (the
-/// timeline writes up to half a second at a time) or give it a buffered sink. [`finish`](Self::finish) rewrites the sizes and
+/// timeline writes about a second at a time) or give it a buffered sink. [`finish`](Self::finish) rewrites the sizes and
 /// flushes; a writer dropped without `finish` leaves a file that [`repair`]
 /// can fix.
 pub struct WavWriter<W: Write + Seek> {
