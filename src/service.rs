@@ -581,14 +581,7 @@ impl std::io::Write for LiveWav {
 
 impl std::io::Seek for LiveWav {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(n) => Some(n),
-            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
-            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = target.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = crate::spool::seek_target(self.pos, self.len, to)?;
         Ok(self.pos)
     }
 }

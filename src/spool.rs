@@ -901,15 +901,20 @@ impl Write for SpoolWav {
 
 impl std::io::Seek for SpoolWav {
     fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            io::SeekFrom::Start(n) => Some(n),
-            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
-            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = target
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = seek_target(self.pos, self.len, to)?;
         Ok(self.pos)
     }
+}
+
+/// Where seeking `to` leads a sink that tracks its own position `pos` and
+/// length `len` (the recording outputs that write at offsets).
+pub(crate) fn seek_target(pos: u64, len: u64, to: io::SeekFrom) -> io::Result<u64> {
+    let target = match to {
+        io::SeekFrom::Start(n) => Some(n),
+        io::SeekFrom::End(d) => len.checked_add_signed(d),
+        io::SeekFrom::Current(d) => pos.checked_add_signed(d),
+    };
+    target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))
 }
 
 impl Drop for SpoolWav {
@@ -921,11 +926,12 @@ impl Drop for SpoolWav {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::call::metadata::{LocalParty, RemoteParty};
 
-    fn meta() -> Metadata {
+    /// Metadata for tests of stores.
+    pub(crate) fn meta() -> Metadata {
         Metadata {
             start_date_time: "2026-01-01T00:00:00.000000Z".into(),
             duration: "PT1S".into(),

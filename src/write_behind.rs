@@ -290,13 +290,7 @@ impl<W> Write for BehindWav<W> {
 
 impl<W> Seek for BehindWav<W> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = target
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = crate::spool::seek_target(self.pos, self.len, to)?;
         Ok(self.pos)
     }
 }
@@ -351,27 +345,9 @@ fn write_all<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::metadata::{LocalParty, RemoteParty};
+    use crate::spool::tests::meta;
     use std::io::Cursor;
     use std::sync::{Arc, Mutex};
-
-    fn meta() -> Metadata {
-        Metadata {
-            start_date_time: "2026-01-01T00:00:00.000000Z".into(),
-            duration: "PT1S".into(),
-            direction: 1,
-            local_party: LocalParty {
-                username: String::new(),
-                phone_number: "1".into(),
-            },
-            remote_party: RemoteParty {
-                phone_number: "2".into(),
-            },
-            pbx_call_id: "call".into(),
-            notes: String::new(),
-            preserved: false,
-        }
-    }
 
     /// What a [`Kept`] store saw, shared by its clones.
     #[derive(Default)]
