@@ -12,7 +12,7 @@
 //!
 //! - `capture`: `FileReader` over the capture, from memory and from a
 //!   temporary file (page cache), every frame read and touched, and from
-//!   memory into 64-frame `FrameBatch`es as `taprec replay` reads;
+//!   memory into 64-frame `FrameBatch`es (`taprec replay` now batches 1,024 on its reading thread);
 //! - `decode`: `Decoder::decode` of every frame (link, IP, UDP);
 //! - `sip`: `Message::parse` of the capture's INVITE (with SDP) and 200 OK,
 //!   header extraction as the call table does it, and the SDP parser;
