@@ -86,9 +86,10 @@ pub struct TimelineLimits {
 
 impl Default for TimelineLimits {
     fn default() -> Self {
+        let reorder_delay_samples = 3200;
         TimelineLimits {
-            window_samples: 3200 + MAX_FLUSH_FRAMES + WINDOW_SLACK,
-            reorder_delay_samples: 3200,
+            window_samples: reorder_delay_samples + MAX_FLUSH_FRAMES + WINDOW_SLACK,
+            reorder_delay_samples,
             jump_threshold_samples: 4000,
             max_samples: 24 * 3600 * SAMPLE_RATE as u64,
         }
