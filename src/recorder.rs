@@ -323,7 +323,7 @@ impl<S: Store> Recorder<S> {
     pub fn handle_batch(&mut self, batch: &FrameBatch) {
         const AHEAD: usize = 4;
         const HINTS: usize = 4 * AHEAD;
-        let mut hints: [Option<Hint>; HINTS] = [None; HINTS];
+        let mut hints: [Option<Hint<'_>>; HINTS] = [None; HINTS];
         let n = batch.len();
         for j in 0..n + 3 * AHEAD {
             if let (Some(frame), Some(hint)) = (batch.get(j), hints.get_mut(j % HINTS)) {
@@ -337,8 +337,16 @@ impl<S: Store> Recorder<S> {
                     self.core.prefetch_recording(hint, frame.ts);
                 }
             }
-            if let Some(frame) = j.checked_sub(3 * AHEAD).and_then(|i| batch.get(i)) {
-                self.handle_frame(&frame);
+            if let Some(i) = j.checked_sub(3 * AHEAD) {
+                match (batch.get(i), hints.get(i % HINTS)) {
+                    // The peek is what decoding would yield: no second decode.
+                    (Some(frame), Some(Some(hint))) => {
+                        self.decoder.note_peeked(frame.ts);
+                        self.core.handle_datagram(frame.ts, &hint.datagram);
+                    }
+                    (Some(frame), _) => self.handle_frame(&frame),
+                    (None, _) => {}
+                }
             }
         }
     }
@@ -424,8 +432,9 @@ impl<S: Store> Recorder<S> {
 
 /// What the look-ahead of [`Recorder::handle_batch`] learned of one frame.
 #[derive(Debug, Clone, Copy)]
-struct Hint {
-    dst: SocketAddr,
+struct Hint<'a> {
+    /// The frame's datagram, from [`crate::decode::peek_udp`].
+    datagram: Datagram<'a>,
     payload_type: u8,
     sequence: u16,
     /// The call slot and sending party, once found.
@@ -440,17 +449,17 @@ fn looks_like_rtp(first_byte: u8) -> bool {
 impl<S: Store> Core<S> {
     /// First look-ahead step of [`Recorder::handle_batch`]: what an RTP
     /// frame is (from a read-only peek), its media index bucket prefetched.
-    fn prefetch_index(&self, frame: &Frame<'_>) -> Option<Hint> {
-        let (_, dst, payload) = crate::decode::peek_udp(frame.link, frame.data)?;
-        let [first, second, seq_high, seq_low, ..] = *payload else {
+    fn prefetch_index<'a>(&self, frame: &Frame<'a>) -> Option<Hint<'a>> {
+        let datagram = crate::decode::peek_udp(frame.link, frame.data)?;
+        let [first, second, seq_high, seq_low, ..] = *datagram.payload else {
             return None;
         };
         if !looks_like_rtp(first) {
             return None;
         }
-        self.index.prefetch(&dst);
+        self.index.prefetch(&datagram.dst);
         Some(Hint {
-            dst,
+            datagram,
             payload_type: second & 0x7F,
             sequence: u16::from_be_bytes([seq_high, seq_low]),
             call: None,
@@ -459,8 +468,8 @@ impl<S: Store> Core<S> {
 
     /// Second look-ahead step: the call slot and sender of the frame, its
     /// slot's hot lines prefetched.
-    fn prefetch_slot(&self, hint: &mut Hint) {
-        let Some((slot_id, sender)) = self.index.peek(&hint.dst) else {
+    fn prefetch_slot(&self, hint: &mut Hint<'_>) {
+        let Some((slot_id, sender)) = self.index.peek(&hint.datagram.dst) else {
             return;
         };
         let Some(slot) = self.slots.get(slot_id as usize).and_then(Option::as_deref) else {
@@ -479,7 +488,7 @@ impl<S: Store> Core<S> {
 
     /// Third look-ahead step: the recording state the frame will touch
     /// (its channel's duplicate filter, anchor and ring position).
-    fn prefetch_recording(&self, hint: &Hint, now: Timestamp) {
+    fn prefetch_recording(&self, hint: &Hint<'_>, now: Timestamp) {
         let Some((slot_id, sender)) = hint.call else {
             return;
         };

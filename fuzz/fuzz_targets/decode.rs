@@ -20,25 +20,24 @@ fuzz_target!(|data: &[u8]| {
     for (ts, link, bytes) in common::frames(data) {
         count += 1;
         let before = decoder.stats().reassembled;
-        // The recorder's look-ahead peek: a view into the frame, and where
-        // the decoder yields the same payload, the same addresses.
+        // The recorder's look-ahead peek: where it accepts a frame, the
+        // recorder handles the frame from it instead of decoding, so it must
+        // be exactly what the decoder yields.
         let peeked = taprec::decode::peek_udp(link, bytes);
-        if let Some((_, _, payload)) = peeked {
-            assert!(common::within(bytes, payload));
-        }
         let seen = match decoder.decode(ts, link, bytes) {
             Ok(Decoded::Datagram(d)) => {
-                if let Some((src, dst, payload)) = peeked {
-                    if std::ptr::eq(payload.as_ptr(), d.payload.as_ptr())
-                        && payload.len() == d.payload.len()
-                    {
-                        assert_eq!((src, dst), (d.src, d.dst));
-                    }
+                if let Some(p) = peeked {
+                    assert_eq!((p.transport, p.src, p.dst), (d.transport, d.src, d.dst));
+                    assert!(std::ptr::eq(p.payload.as_ptr(), d.payload.as_ptr()));
+                    assert_eq!(p.payload.len(), d.payload.len());
                 }
                 assert!(d.payload.len() <= limits.max_datagram_bytes.max(bytes.len()));
                 Some((common::within(bytes, d.payload), d.payload.len()))
             }
-            _ => None,
+            _ => {
+                assert!(peeked.is_none(), "peek accepted a frame the decoder did not yield");
+                None
+            }
         };
         if let Some((in_frame, len)) = seen {
             if decoder.stats().reassembled == before {

@@ -239,6 +239,18 @@ impl Decoder {
         result
     }
 
+    /// Accounts for a frame captured at `ts` that [`peek_udp`] accepted and
+    /// the caller handles from the peek: what [`Decoder::decode`] would have
+    /// done besides yielding the same datagram (the frame counted, expired
+    /// fragments dropped).
+    pub fn note_peeked(&mut self, ts: Timestamp) {
+        self.stats.frames += 1;
+        if self.reassembler.in_progress() > 0 {
+            self.reassembler.expire(ts);
+            self.stats.fragments_dropped = self.reassembler.dropped();
+        }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &DecodeStats {
         &self.stats
@@ -427,12 +439,16 @@ fn sctp_data(data: &[u8]) -> Result<(u16, u16, &[u8]), DecodeError> {
 
 /// A quick look at a frame for the common case of an unfragmented UDP
 /// datagram in IPv4 (directly in the link layer, no tunnel, no VLAN tag):
-/// its addresses and payload. `None` for anything else.
+/// the datagram [`Decoder::decode`] would yield for it. `None` for anything
+/// else, including every frame the decoder would reject or count as an
+/// error (lengths out of range) and VXLAN, which it unwraps.
 ///
-/// Side-effect free and cheap; the recorder uses it to prefetch the state
-/// a frame will touch a few frames ahead of decoding it for real with
-/// [`Decoder::decode`], which remains the only authority.
-pub fn peek_udp(link: LinkType, data: &[u8]) -> Option<(SocketAddr, SocketAddr, &[u8])> {
+/// Side-effect free and cheap. The recorder peeks a few frames ahead of
+/// handling them, to prefetch the state they will touch; a frame the peek
+/// accepts is then handled from the peek, with [`Decoder::note_peeked`]
+/// instead of a second decode (the fuzz target `decode` checks that the
+/// two agree).
+pub fn peek_udp(link: LinkType, data: &[u8]) -> Option<Datagram<'_>> {
     let Ok(Network::Ipv4(ip)) = link::network(link, data) else {
         return None;
     };
@@ -442,18 +458,27 @@ pub fn peek_udp(link: LinkType, data: &[u8]) -> Option<(SocketAddr, SocketAddr, 
     if head.first()? >> 4 != 4 || ihl < 20 || fragmented || *head.get(9)? != protocol::UDP {
         return None;
     }
-    let total = usize::from(link::be16(head, 2).ok()?).min(ip.len());
+    // A zero length (segmentation offload) and lengths the decoder rejects
+    // are left to it.
+    let total = usize::from(link::be16(head, 2).ok()?);
+    if total < ihl || total > ip.len() {
+        return None;
+    }
     let addr = |at: usize| -> Option<IpAddr> {
         let octets: [u8; 4] = head.get(at..at + 4)?.try_into().ok()?;
         Some(IpAddr::from(octets))
     };
     let (src, dst) = (addr(12)?, addr(16)?);
     let (src_port, dst_port, payload) = udp(ip.get(ihl..total)?).ok()?;
-    Some((
-        SocketAddr::new(src, src_port),
-        SocketAddr::new(dst, dst_port),
+    if dst_port == VXLAN_PORT {
+        return None;
+    }
+    Some(Datagram {
+        transport: Transport::Udp,
+        src: SocketAddr::new(src, src_port),
+        dst: SocketAddr::new(dst, dst_port),
         payload,
-    ))
+    })
 }
 
 /// UDP header (RFC 768): ports and the payload, bounded by the length field.
@@ -525,6 +550,71 @@ mod tests {
             }
             other => panic!("expected a datagram, got {other:?}"),
         }
+    }
+
+    /// The recorder handles a frame the peek accepts from the peek alone, so
+    /// the peek must yield exactly the decoder's datagram, and decline
+    /// whatever the decoder treats otherwise.
+    #[test]
+    fn peek_agrees_with_decode() {
+        let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7, 0xFF, 0xFF];
+        let plain = ethernet(0x0800, &ipv4(17, 1, 0x4000, &udp_segment(4000, 5000, &rtp)));
+        let mut zero_length = plain.clone();
+        zero_length[16..18].copy_from_slice(&[0, 0]);
+        let mut too_long = plain.clone();
+        too_long[16..18].copy_from_slice(&1400u16.to_be_bytes());
+        let mut too_short = plain.clone();
+        too_short[16..18].copy_from_slice(&12u16.to_be_bytes());
+        let mut options = ipv4(17, 1, 0, &[]);
+        options[0] = 0x46;
+        options.extend_from_slice(&[1, 1, 1, 0]);
+        options.extend_from_slice(&udp_segment(4000, 5000, &rtp));
+        let total = options.len() as u16;
+        options[2..4].copy_from_slice(&total.to_be_bytes());
+        let options = ethernet(0x0800, &options);
+        let vxlan = ethernet(
+            0x0800,
+            &ipv4(17, 1, 0, &udp_segment(4000, VXLAN_PORT, &rtp)),
+        );
+        let fragment = ethernet(0x0800, &ipv4(17, 1, 0x2000, &udp_segment(4000, 5000, &rtp)));
+        let tcp = ethernet(0x0800, &ipv4(6, 1, 0, &[0; 20]));
+        let bad_udp_length = {
+            let mut segment = udp_segment(4000, 5000, &rtp);
+            segment[4..6].copy_from_slice(&4u16.to_be_bytes());
+            ethernet(0x0800, &ipv4(17, 1, 0, &segment))
+        };
+        let cases: [(&str, &[u8], bool); 9] = [
+            ("plain", &plain, true),
+            ("options", &options, true),
+            ("zero length", &zero_length, false),
+            ("length past the frame", &too_long, false),
+            ("length inside the header", &too_short, false),
+            ("vxlan", &vxlan, false),
+            ("fragment", &fragment, false),
+            ("tcp", &tcp, false),
+            ("udp length under 8", &bad_udp_length, false),
+        ];
+        for (name, frame, accepted) in cases {
+            let peeked = peek_udp(LinkType::Ethernet, frame);
+            assert_eq!(peeked.is_some(), accepted, "{name}");
+            let mut d = Decoder::new(FragmentLimits::default());
+            let decoded = d.decode(Timestamp(0), LinkType::Ethernet, frame);
+            if let Some(p) = peeked {
+                let Ok(Decoded::Datagram(d)) = decoded else {
+                    panic!("{name}: decoded as {decoded:?}");
+                };
+                assert_eq!(
+                    (p.transport, p.src, p.dst),
+                    (d.transport, d.src, d.dst),
+                    "{name}"
+                );
+                assert_eq!(p.payload, &rtp[..], "{name}");
+                assert!(std::ptr::eq(p.payload, d.payload), "{name}");
+            }
+        }
+        let mut d = Decoder::new(FragmentLimits::default());
+        d.note_peeked(Timestamp(0));
+        assert_eq!(d.stats().frames, 1);
     }
 
     #[test]
