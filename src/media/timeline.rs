@@ -172,12 +172,23 @@ thread_local! {
 
 /// Sliding minimum of anchor offsets over the last ~2 s of packets, in
 /// fixed buckets (no allocation, O(1) per packet).
+///
+/// The minimum and count of the buckets before the newest are kept from
+/// one packet to the next (they change only when a packet opens a new
+/// bucket), so a packet reads two buckets' worth of state, not eight.
 #[derive(Debug, Clone)]
 struct DriftWindow {
     /// Bucket number (`capture_pos / DRIFT_BUCKET`) held by each slot.
     ids: [i64; DRIFT_BUCKETS],
     /// Least offset seen in each slot's bucket.
     mins: [i64; DRIFT_BUCKETS],
+    /// The bucket `older_min` and `older_count` were summed up for, or
+    /// `EMPTY` when they are stale (a packet went to an older bucket).
+    newest: i64,
+    /// Least offset of the window's buckets before `newest`.
+    older_min: i64,
+    /// How many of the window's buckets before `newest` hold packets.
+    older_count: u8,
 }
 
 impl DriftWindow {
@@ -187,15 +198,31 @@ impl DriftWindow {
         DriftWindow {
             ids: [Self::EMPTY; DRIFT_BUCKETS],
             mins: [0; DRIFT_BUCKETS],
+            newest: Self::EMPTY,
+            older_min: i64::MAX,
+            older_count: 0,
         }
     }
 
     fn clear(&mut self) {
         self.ids = [Self::EMPTY; DRIFT_BUCKETS];
+        self.newest = Self::EMPTY;
     }
 
     fn push(&mut self, capture_pos: i64, offset: i64) {
         let id = capture_pos.div_euclid(DRIFT_BUCKET);
+        if id != self.newest {
+            if id > self.newest {
+                // A new bucket: sum up the ones before it (the slot it takes
+                // over holds none of them).
+                let (count, min) = self.scan(id.saturating_sub(DRIFT_BUCKETS as i64 - 1), id - 1);
+                self.older_count = count;
+                self.older_min = min;
+                self.newest = id;
+            } else {
+                self.newest = Self::EMPTY;
+            }
+        }
         let slot = id.rem_euclid(DRIFT_BUCKETS as i64) as usize;
         if let (Some(bucket), Some(min)) = (self.ids.get_mut(slot), self.mins.get_mut(slot)) {
             if *bucket == id {
@@ -207,20 +234,36 @@ impl DriftWindow {
         }
     }
 
-    /// The least offset of the window ending at `capture_pos`, if enough of
-    /// the window holds packets.
-    fn min(&self, capture_pos: i64) -> Option<i64> {
-        let id = capture_pos.div_euclid(DRIFT_BUCKET);
-        let oldest = id.saturating_sub(DRIFT_BUCKETS as i64 - 1);
+    /// How many buckets in `[oldest, newest]` hold packets, and their least
+    /// offset.
+    fn scan(&self, oldest: i64, newest: i64) -> (u8, i64) {
         let mut count = 0;
         let mut min = i64::MAX;
         for (&bucket, &m) in self.ids.iter().zip(&self.mins) {
-            if bucket != Self::EMPTY && bucket >= oldest && bucket <= id {
+            if bucket != Self::EMPTY && bucket >= oldest && bucket <= newest {
                 count += 1;
                 min = min.min(m);
             }
         }
-        (count >= DRIFT_MIN_BUCKETS).then_some(min)
+        (count, min)
+    }
+
+    /// The least offset of the window ending at `capture_pos`, if enough of
+    /// the window holds packets.
+    fn min(&self, capture_pos: i64) -> Option<i64> {
+        let id = capture_pos.div_euclid(DRIFT_BUCKET);
+        let (count, min) = if id == self.newest {
+            let slot = id.rem_euclid(DRIFT_BUCKETS as i64) as usize;
+            match (self.ids.get(slot), self.mins.get(slot)) {
+                (Some(&bucket), Some(&m)) if bucket == id => {
+                    (self.older_count + 1, self.older_min.min(m))
+                }
+                _ => (self.older_count, self.older_min),
+            }
+        } else {
+            self.scan(id.saturating_sub(DRIFT_BUCKETS as i64 - 1), id)
+        };
+        (usize::from(count) >= DRIFT_MIN_BUCKETS).then_some(min)
     }
 }
 
@@ -939,6 +982,31 @@ mod tests {
             }
         }
         panic!("no match near {p}");
+    }
+
+    /// The drift window's kept sums give what a full scan of its buckets
+    /// gives, whatever order packets come in (capture time may step back).
+    #[test]
+    fn drift_window_matches_a_full_scan() {
+        let mut window = DriftWindow::new();
+        let mut pos = 0i64;
+        for k in 0..20_000u64 {
+            let r = hash(k);
+            pos += match r % 100 {
+                0 => -(((r >> 8) % 6_000) as i64),
+                1 => ((r >> 8) % 20_000) as i64,
+                _ => ((r >> 8) % 400) as i64,
+            };
+            if r % 997 == 0 {
+                window.clear();
+            }
+            let offset = ((r >> 20) % 1_000) as i64 - 500;
+            window.push(pos, offset);
+            let id = pos.div_euclid(DRIFT_BUCKET);
+            let (count, min) = window.scan(id.saturating_sub(DRIFT_BUCKETS as i64 - 1), id);
+            let full = (usize::from(count) >= DRIFT_MIN_BUCKETS).then_some(min);
+            assert_eq!(window.min(pos), full, "packet {k} at {pos}");
+        }
     }
 
     #[test]
