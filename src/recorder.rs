@@ -10,6 +10,7 @@
 use crate::call::dedup::{ChannelFilter, Verdict};
 use crate::call::dialog::{Dialog, DialogEvent, EndReason, PayloadKind, Role, State};
 use crate::call::legs::{self, LegLink};
+use crate::call::media_index::Peeked;
 use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
 use crate::call::parties::{self, Direction};
 use crate::call::settings::{InternalCalls, LegMode};
@@ -342,7 +343,7 @@ impl<S: Store> Recorder<S> {
                     // The peek is what decoding would yield: no second decode.
                     (Some(frame), Some(Some(hint))) => {
                         self.decoder.note_peeked(frame.ts);
-                        self.core.handle_datagram(frame.ts, &hint.datagram);
+                        self.core.handle_peeked(frame.ts, hint);
                     }
                     (Some(frame), _) => self.handle_frame(&frame),
                     (None, _) => {}
@@ -438,7 +439,7 @@ struct Hint<'a> {
     payload_type: u8,
     sequence: u16,
     /// The call slot and sending party, once found.
-    call: Option<(u32, Role)>,
+    call: Option<Peeked>,
 }
 
 /// RTP and RTCP start with version 2 (SIP starts with a letter).
@@ -469,10 +470,14 @@ impl<S: Store> Core<S> {
     /// Second look-ahead step: the call slot and sender of the frame, its
     /// slot's hot lines prefetched.
     fn prefetch_slot(&self, hint: &mut Hint<'_>) {
-        let Some((slot_id, sender)) = self.index.peek(&hint.datagram.dst) else {
+        let Some(peeked) = self.index.peek(&hint.datagram.dst) else {
             return;
         };
-        let Some(slot) = self.slots.get(slot_id as usize).and_then(Option::as_deref) else {
+        let Some(slot) = self
+            .slots
+            .get(peeked.slot as usize)
+            .and_then(Option::as_deref)
+        else {
             return;
         };
         // The recording's header (its tag, side, failure) and the
@@ -483,16 +488,16 @@ impl<S: Store> Core<S> {
         if let Some(kind) = slot.payloads.get(usize::from(hint.payload_type)) {
             prefetch::line(kind);
         }
-        hint.call = Some((slot_id, sender));
+        hint.call = Some(peeked);
     }
 
     /// Third look-ahead step: the recording state the frame will touch
     /// (its channel's duplicate filter, anchor and ring position).
     fn prefetch_recording(&self, hint: &Hint<'_>, now: Timestamp) {
-        let Some((slot_id, sender)) = hint.call else {
+        let Some(Peeked { slot, sender, .. }) = hint.call else {
             return;
         };
-        let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
+        let Some(Some(slot)) = self.slots.get(slot as usize) else {
             return;
         };
         let Some(rec) = &slot.recording else {
@@ -507,6 +512,14 @@ impl<S: Store> Core<S> {
             filter.prefetch(hint.sequence);
         }
         rec.timeline.prefetch(channel, now);
+    }
+
+    /// An RTP-looking UDP frame the look-ahead peeked ([`Hint`]): what
+    /// [`handle_datagram`](Self::handle_datagram) does with it, starting
+    /// from the peek's media index match.
+    fn handle_peeked(&mut self, now: Timestamp, hint: &Hint<'_>) {
+        self.tick(now);
+        self.handle_media(now, &hint.datagram, hint.call);
     }
 
     fn handle_datagram(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
@@ -527,7 +540,7 @@ impl<S: Store> Core<S> {
             return;
         }
         match payload.first() {
-            Some(&b) if looks_like_rtp(b) => self.handle_media(now, datagram),
+            Some(&b) if looks_like_rtp(b) => self.handle_media(now, datagram, None),
             // ZRTP (RFC 6189): version bits 0, magic cookie "ZRTP" at offset 4.
             Some(b) if b & 0xF0 == 0x10 && payload.get(4..8) == Some(b"ZRTP") => {
                 self.handle_zrtp(datagram)
@@ -572,8 +585,10 @@ impl<S: Store> Core<S> {
         self.handle_sip(now, &datagram);
     }
 
-    fn handle_media(&mut self, now: Timestamp, datagram: &Datagram<'_>) {
-        let Some(found) = self.index.lookup(datagram.src, datagram.dst) else {
+    /// An RTP or RTCP packet; `peeked` is what the look-ahead found of its
+    /// destination in the media index, if it looked.
+    fn handle_media(&mut self, now: Timestamp, datagram: &Datagram<'_>, peeked: Option<Peeked>) {
+        let Some(found) = self.index.lookup_peeked(peeked, datagram.src, datagram.dst) else {
             self.stats.unmatched += 1;
             return;
         };

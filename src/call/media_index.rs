@@ -85,6 +85,9 @@ impl Key {
 struct AddrTable {
     buckets: Vec<Option<(Key, Entry)>>,
     len: usize,
+    /// Bumped whenever a key is added or removed or the table grows: a
+    /// bucket number found under the same layout still holds its key.
+    layout: u32,
 }
 
 impl AddrTable {
@@ -153,6 +156,7 @@ impl AddrTable {
         if let Some(bucket) = self.buckets.get_mut(i) {
             *bucket = Some((key, entry));
             self.len += 1;
+            self.layout = self.layout.wrapping_add(1);
         }
     }
 
@@ -160,6 +164,7 @@ impl AddrTable {
         let size = (self.buckets.len() * 2).max(Self::MIN_BUCKETS);
         let old = std::mem::replace(&mut self.buckets, vec![None; size]);
         self.len = 0;
+        self.layout = self.layout.wrapping_add(1);
         for (key, entry) in old.into_iter().flatten() {
             self.insert(key, entry);
         }
@@ -173,6 +178,7 @@ impl AddrTable {
             *bucket = None;
             self.len -= 1;
         }
+        self.layout = self.layout.wrapping_add(1);
         // Shift the rest of the run back so no probe stops short at the hole.
         let mask = self.mask();
         let mut j = hole;
@@ -233,6 +239,19 @@ pub struct Match {
     /// True when the source address is indexed too (to this call or another
     /// one): nothing to learn from it. Always true for a source match.
     pub source_known: bool,
+}
+
+/// What [`MediaIndex::peek`] found for a destination address: the call and
+/// sender, and where in the table, for [`MediaIndex::lookup_peeked`] to
+/// start from while nothing has been added or removed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peeked {
+    /// The call's slot.
+    pub slot: u32,
+    /// The party that sent a packet to the address.
+    pub sender: Role,
+    bucket: u32,
+    layout: u32,
 }
 
 impl MediaIndex {
@@ -300,31 +319,61 @@ impl MediaIndex {
 
     /// Matches a packet by its destination first, then by its source.
     pub fn lookup(&mut self, src: SocketAddr, dst: SocketAddr) -> Option<Match> {
-        let src_key = Key::new(&src);
-        let peer = short_form(&src);
-        if let Some(entry) = self.map.get(&Key::new(&dst)) {
-            let found = Match {
-                slot: entry.leg.slot,
-                sender: entry.leg.owner.other(),
-                by_destination: true,
-                source_known: peer != 0
-                    && entry.known_peer == peer
-                    && entry.known_generation == self.generation,
-            };
-            if found.source_known || !self.map.contains_key(&src_key) {
-                return Some(found);
-            }
-            let generation = self.generation;
-            if let Some(entry) = self.map.get_mut(&Key::new(&dst)) {
-                entry.known_peer = peer;
-                entry.known_generation = generation;
-            }
-            return Some(Match {
-                source_known: true,
-                ..found
-            });
+        match self.map.find(&Key::new(&dst)) {
+            Some(bucket) => self.by_destination(bucket, src),
+            None => self.by_source(src),
         }
-        self.map.get(&src_key).map(|entry| Match {
+    }
+
+    /// [`lookup`](Self::lookup) of a packet whose destination was peeked
+    /// (`peeked` is what [`peek`](Self::peek) said of `dst`): the peek's
+    /// bucket is used again when the table has not changed since, so the
+    /// destination is not probed twice.
+    pub fn lookup_peeked(
+        &mut self,
+        peeked: Option<Peeked>,
+        src: SocketAddr,
+        dst: SocketAddr,
+    ) -> Option<Match> {
+        let Some(peeked) = peeked.filter(|p| p.layout == self.map.layout) else {
+            return self.lookup(src, dst);
+        };
+        let key = Key::new(&dst);
+        match self.map.buckets.get(peeked.bucket as usize) {
+            Some(Some((k, _))) if *k == key => self.by_destination(peeked.bucket as usize, src),
+            _ => self.lookup(src, dst),
+        }
+    }
+
+    /// The match of a packet from `src` to the address in `bucket`.
+    fn by_destination(&mut self, bucket: usize, src: SocketAddr) -> Option<Match> {
+        let peer = short_form(&src);
+        let generation = self.generation;
+        let (_, entry) = self.map.buckets.get(bucket)?.as_ref()?;
+        let found = Match {
+            slot: entry.leg.slot,
+            sender: entry.leg.owner.other(),
+            by_destination: true,
+            source_known: peer != 0
+                && entry.known_peer == peer
+                && entry.known_generation == generation,
+        };
+        if found.source_known || !self.map.contains_key(&Key::new(&src)) {
+            return Some(found);
+        }
+        if let Some(Some((_, entry))) = self.map.buckets.get_mut(bucket) {
+            entry.known_peer = peer;
+            entry.known_generation = generation;
+        }
+        Some(Match {
+            source_known: true,
+            ..found
+        })
+    }
+
+    /// The match of a packet by its source alone.
+    fn by_source(&self, src: SocketAddr) -> Option<Match> {
+        self.map.get(&Key::new(&src)).map(|entry| Match {
             slot: entry.leg.slot,
             sender: entry.leg.owner,
             by_destination: false,
@@ -333,11 +382,17 @@ impl MediaIndex {
     }
 
     /// The call slot and sending party a packet sent to `dst` belongs to,
-    /// without learning anything: a hint for prefetching. [`lookup`]
-    /// (Self::lookup) decides.
-    pub fn peek(&self, dst: &SocketAddr) -> Option<(u32, Role)> {
-        let entry = self.map.get(&Key::new(dst))?;
-        Some((entry.leg.slot, entry.leg.owner.other()))
+    /// without learning anything: a hint for prefetching, and a start for
+    /// [`lookup_peeked`](Self::lookup_peeked), which decides.
+    pub fn peek(&self, dst: &SocketAddr) -> Option<Peeked> {
+        let bucket = self.map.find(&Key::new(dst))?;
+        let (_, entry) = self.map.buckets.get(bucket)?.as_ref()?;
+        Some(Peeked {
+            slot: entry.leg.slot,
+            sender: entry.leg.owner.other(),
+            bucket: u32::try_from(bucket).ok()?,
+            layout: self.map.layout,
+        })
     }
 
     /// The leg an address leads to.
@@ -464,6 +519,65 @@ mod tests {
             assert_eq!(index.leg(&a).map(|l| l.slot), model.get(&a).copied());
         }
         assert!(index.map.buckets.len() >= 2 * index.len());
+    }
+
+    /// A lookup started from a peek taken before the table changed (calls
+    /// added, addresses learned or removed in between) matches what a plain
+    /// lookup says: two indexes fed the same changes answer alike.
+    #[test]
+    fn lookup_from_a_stale_peek_agrees_with_a_plain_lookup() {
+        let (mut peeking, mut plain) = (MediaIndex::new(), MediaIndex::new());
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pick =
+            |r: u64| SocketAddr::from(([10, 0, 0, (r % 5) as u8], 4000 + (r >> 8) as u16 % 40));
+        let mut reused = 0;
+        for step in 0..20_000u32 {
+            let (src, dst) = (pick(next()), pick(next()));
+            let peeked = peeking.peek(&dst);
+            assert_eq!(peeked.map(|p| p.slot), plain.leg(&dst).map(|l| l.slot));
+            // Changes between the peek and the lookup, as SIP handled
+            // between the look-ahead and the frame would make.
+            for _ in 0..next() % 3 {
+                let (r, a) = (next(), pick(next()));
+                match r % 4 {
+                    0 => {
+                        let owner = plain.leg(&a).map_or(u32::MAX, |l| l.slot);
+                        peeking.remove_if_owned(&a, owner);
+                        plain.remove_if_owned(&a, owner);
+                    }
+                    1 => {
+                        assert_eq!(
+                            peeking.learn(a, step, Role::Callee),
+                            plain.learn(a, step, Role::Callee)
+                        );
+                    }
+                    _ => {
+                        let role = if r & 8 == 0 {
+                            Role::Caller
+                        } else {
+                            Role::Callee
+                        };
+                        peeking.announce(a, step, role, r & 16 == 0);
+                        plain.announce(a, step, role, r & 16 == 0);
+                    }
+                }
+            }
+            if peeked.is_some_and(|p| p.layout == peeking.map.layout) {
+                reused += 1;
+            }
+            assert_eq!(
+                peeking.lookup_peeked(peeked, src, dst),
+                plain.lookup(src, dst),
+                "step {step}"
+            );
+        }
+        assert!(reused > 1_000, "the peek was reused {reused} times");
     }
 
     #[test]
