@@ -997,7 +997,7 @@ mod tests {
                 1 => ((r >> 8) % 20_000) as i64,
                 _ => ((r >> 8) % 400) as i64,
             };
-            if r % 997 == 0 {
+            if r.is_multiple_of(997) {
                 window.clear();
             }
             let offset = ((r >> 20) % 1_000) as i64 - 500;
