@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh            # scales 1000, 5000 and 20000 concurrent calls
 #   SCALES="5000:20" scripts/bench.sh
+#   RUNS=5 scripts/bench.sh     # rounds of measurement per scale (default 3)
 #
 # For each scale CALLS:SECONDS it generates with `taprec synth` a capture of
 # CALLS concurrent G.711 calls (both directions, 20 ms packets, SIP included)
@@ -12,6 +13,8 @@
 #   - `taprec replay --no-upload` of the same capture into a fresh spool;
 #   - the same replay again with every thread pinned to one CPU (taskset -c 0):
 #     what one core does;
+# each RUNS times (default 3, the three interleaved round by round; the
+# medians are reported: this VM's speed drifts by 10-20% between runs),
 # and prints packets/s end to end (wall; the replay reads, records and writes
 # on three threads), per CPU second (user + sys of all threads), on one core
 # (the pinned run's wall), the ratio of the replay's wall time to the
@@ -28,6 +31,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 SCALES=${SCALES:-"1000:20 5000:20 20000:5"}
+RUNS=${RUNS:-3}
 BENCH_DIR=${BENCH_DIR:-/tmp/taprec-bench}
 if [[ -z "${BENCH_SPOOL:-}" ]]; then
     if [[ -d /dev/shm ]]; then BENCH_SPOOL=/dev/shm/taprec-bench-spool; else BENCH_SPOOL=$BENCH_DIR/spool; fi
@@ -50,6 +54,11 @@ measure() {
     RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
 }
 
+# The median of its arguments (numbers).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
 printf '%-7s %-9s %-11s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" "pkt/s 1core" floor_pps ratio peak_MB KiB/call
 results=()
 for scale in $SCALES; do
@@ -62,17 +71,26 @@ for scale in $SCALES; do
     frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["frames"])' "${pcap%.pcap}.json")
     cat "$pcap" >/dev/null # both runs read it from the page cache
 
-    measure "$FLOOR" "$pcap"
-    floor_wall=$WALL floor_rss=$RSS_KB
+    # RUNS rounds of the three measurements, interleaved so that the
+    # machine's drift touches all three alike; the medians are reported.
+    floor_walls=() floor_rsss=() one_walls=() walls=() cpus=() rsss=()
+    for ((run = 0; run < RUNS; run++)); do
+        measure "$FLOOR" "$pcap"
+        floor_walls+=("$WALL") floor_rsss+=("$RSS_KB")
 
-    # One core: every thread of the replay on CPU 0 (the spool removed
-    # first, outside the timing, as for the main run).
-    rm -rf "$BENCH_SPOOL"
-    measure taskset -c 0 "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
-    one_core_wall=$WALL
+        # One core: every thread of the replay on CPU 0 (the spool removed
+        # first, outside the timing, as for the main run).
+        rm -rf "$BENCH_SPOOL"
+        measure taskset -c 0 "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
+        one_walls+=("$WALL")
 
-    rm -rf "$BENCH_SPOOL"
-    measure "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
+        rm -rf "$BENCH_SPOOL"
+        measure "$TAPREC" --log-level warn replay --no-upload --local-net 10.0.0.0/8 --spool "$BENCH_SPOOL" "$pcap"
+        walls+=("$WALL") cpus+=("$CPU") rsss+=("$RSS_KB")
+    done
+    floor_wall=$(median "${floor_walls[@]}") floor_rss=$(median "${floor_rsss[@]}")
+    one_core_wall=$(median "${one_walls[@]}")
+    WALL=$(median "${walls[@]}") CPU=$(median "${cpus[@]}") RSS_KB=$(median "${rsss[@]}")
     check=$("$CHECK" "${pcap%.pcap}.json" "$BENCH_SPOOL" 50)
 
     row=$(python3 - "$calls" "$frames" "$WALL" "$CPU" "$one_core_wall" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'

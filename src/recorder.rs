@@ -319,8 +319,10 @@ impl<S: Store> Recorder<S> {
     /// decode, once per frame) and prefetches its media index bucket, finds
     /// the call of frame `i + 2d` and prefetches its slot, and prefetches the
     /// recording state and ring position of frame `i + d`; so the misses of
-    /// several frames overlap. The look-ahead only hints; it never changes
-    /// what is recorded.
+    /// several frames overlap. The look-ahead never changes what is
+    /// recorded: a frame the peek accepted is handled from the peek (which
+    /// yields exactly what decoding would) and its media index lookup starts
+    /// from the peek's bucket only while the index is unchanged since.
     pub fn handle_batch(&mut self, batch: &FrameBatch) {
         const AHEAD: usize = 4;
         const HINTS: usize = 4 * AHEAD;
