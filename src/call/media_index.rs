@@ -83,15 +83,31 @@ impl Key {
 /// of addresses indexed at once, which the call limits bound.
 #[derive(Debug, Default)]
 struct AddrTable {
-    buckets: Vec<Option<(Key, Entry)>>,
+    buckets: Vec<Bucket>,
     len: usize,
     /// Bumped whenever a key is added or removed or the table grows: a
     /// bucket number found under the same layout still holds its key.
     layout: u32,
 }
 
+/// One table entry, alone in its cache line: a probe that ends at its home
+/// bucket reads one line, the one [`AddrTable::prefetch`] asked for (a
+/// 48-byte entry packed next to others straddled two lines every other
+/// bucket, and the second one was read cold).
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct Bucket(Option<(Key, Entry)>);
+
 impl AddrTable {
     const MIN_BUCKETS: usize = 16;
+
+    fn slot(&self, i: usize) -> Option<&Option<(Key, Entry)>> {
+        self.buckets.get(i).map(|b| &b.0)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Option<(Key, Entry)>> {
+        self.buckets.get_mut(i).map(|b| &mut b.0)
+    }
 
     fn mask(&self) -> usize {
         self.buckets.len().wrapping_sub(1)
@@ -111,7 +127,7 @@ impl AddrTable {
         let mask = self.mask();
         let mut i = self.home(key);
         for _ in 0..self.buckets.len() {
-            match self.buckets.get(i)? {
+            match self.slot(i)? {
                 None => return None,
                 Some((k, _)) if k == key => return Some(i),
                 Some(_) => i = (i + 1) & mask,
@@ -121,19 +137,19 @@ impl AddrTable {
     }
 
     fn prefetch(&self, key: &Key) {
-        if let Some(bucket) = self.buckets.get(self.home(key)) {
+        if let Some(bucket) = self.slot(self.home(key)) {
             prefetch::line(bucket);
         }
     }
 
     fn get(&self, key: &Key) -> Option<&Entry> {
         let i = self.find(key)?;
-        self.buckets.get(i)?.as_ref().map(|(_, e)| e)
+        self.slot(i)?.as_ref().map(|(_, e)| e)
     }
 
     fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
         let i = self.find(key)?;
-        self.buckets.get_mut(i)?.as_mut().map(|(_, e)| e)
+        self.slot_mut(i)?.as_mut().map(|(_, e)| e)
     }
 
     fn contains_key(&self, key: &Key) -> bool {
@@ -150,10 +166,10 @@ impl AddrTable {
         }
         let mask = self.mask();
         let mut i = self.home(&key);
-        while let Some(Some(_)) = self.buckets.get(i) {
+        while let Some(Some(_)) = self.slot(i) {
             i = (i + 1) & mask;
         }
-        if let Some(bucket) = self.buckets.get_mut(i) {
+        if let Some(bucket) = self.slot_mut(i) {
             *bucket = Some((key, entry));
             self.len += 1;
             self.layout = self.layout.wrapping_add(1);
@@ -162,10 +178,10 @@ impl AddrTable {
 
     fn grow(&mut self) {
         let size = (self.buckets.len() * 2).max(Self::MIN_BUCKETS);
-        let old = std::mem::replace(&mut self.buckets, vec![None; size]);
+        let old = std::mem::replace(&mut self.buckets, vec![Bucket(None); size]);
         self.len = 0;
         self.layout = self.layout.wrapping_add(1);
-        for (key, entry) in old.into_iter().flatten() {
+        for (key, entry) in old.into_iter().filter_map(|b| b.0) {
             self.insert(key, entry);
         }
     }
@@ -174,7 +190,7 @@ impl AddrTable {
         let Some(mut hole) = self.find(key) else {
             return;
         };
-        if let Some(bucket) = self.buckets.get_mut(hole) {
+        if let Some(bucket) = self.slot_mut(hole) {
             *bucket = None;
             self.len -= 1;
         }
@@ -184,7 +200,7 @@ impl AddrTable {
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let Some(Some((k, _))) = self.buckets.get(j) else {
+            let Some(Some((k, _))) = self.slot(j) else {
                 return;
             };
             let home = self.home(k);
@@ -196,8 +212,8 @@ impl AddrTable {
                 hole < home || home <= j
             };
             if !stays {
-                let moved = self.buckets.get_mut(j).and_then(Option::take);
-                if let Some(bucket) = self.buckets.get_mut(hole) {
+                let moved = self.slot_mut(j).and_then(Option::take);
+                if let Some(bucket) = self.slot_mut(hole) {
                     *bucket = moved;
                 }
                 hole = j;
@@ -339,7 +355,7 @@ impl MediaIndex {
             return self.lookup(src, dst);
         };
         let key = Key::new(&dst);
-        match self.map.buckets.get(peeked.bucket as usize) {
+        match self.map.slot(peeked.bucket as usize) {
             Some(Some((k, _))) if *k == key => self.by_destination(peeked.bucket as usize, src),
             _ => self.lookup(src, dst),
         }
@@ -349,7 +365,7 @@ impl MediaIndex {
     fn by_destination(&mut self, bucket: usize, src: SocketAddr) -> Option<Match> {
         let peer = short_form(&src);
         let generation = self.generation;
-        let (_, entry) = self.map.buckets.get(bucket)?.as_ref()?;
+        let (_, entry) = self.map.slot(bucket)?.as_ref()?;
         let found = Match {
             slot: entry.leg.slot,
             sender: entry.leg.owner.other(),
@@ -361,7 +377,7 @@ impl MediaIndex {
         if found.source_known || !self.map.contains_key(&Key::new(&src)) {
             return Some(found);
         }
-        if let Some(Some((_, entry))) = self.map.buckets.get_mut(bucket) {
+        if let Some(Some((_, entry))) = self.map.slot_mut(bucket) {
             entry.known_peer = peer;
             entry.known_generation = generation;
         }
@@ -386,7 +402,7 @@ impl MediaIndex {
     /// [`lookup_peeked`](Self::lookup_peeked), which decides.
     pub fn peek(&self, dst: &SocketAddr) -> Option<Peeked> {
         let bucket = self.map.find(&Key::new(dst))?;
-        let (_, entry) = self.map.buckets.get(bucket)?.as_ref()?;
+        let (_, entry) = self.map.slot(bucket)?.as_ref()?;
         Some(Peeked {
             slot: entry.leg.slot,
             sender: entry.leg.owner.other(),
