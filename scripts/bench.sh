@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh            # scales 1000, 5000 and 20000 concurrent calls
 #   SCALES="5000:20" scripts/bench.sh
-#   RUNS=5 scripts/bench.sh     # rounds of measurement per scale (default 3)
+#   RUNS=9 scripts/bench.sh     # rounds of measurement per scale (default 5)
 #
 # For each scale CALLS:SECONDS it generates with `taprec synth` a capture of
 # CALLS concurrent G.711 calls (both directions, 20 ms packets, SIP included)
@@ -13,7 +13,7 @@
 #   - `taprec replay --no-upload` of the same capture into a fresh spool;
 #   - the same replay again with every thread pinned to one CPU (taskset -c 0):
 #     what one core does;
-# each RUNS times (default 3, the three interleaved round by round; the
+# each RUNS times (default 5, the three interleaved round by round; the
 # medians are reported: this VM's speed drifts by 10-20% between runs),
 # and prints packets/s end to end (wall; the replay reads, records and writes
 # on three threads), per CPU second (user + sys of all threads), on one core
@@ -31,7 +31,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 SCALES=${SCALES:-"1000:20 5000:20 20000:5"}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 BENCH_DIR=${BENCH_DIR:-/tmp/taprec-bench}
 if [[ -z "${BENCH_SPOOL:-}" ]]; then
     if [[ -d /dev/shm ]]; then BENCH_SPOOL=/dev/shm/taprec-bench-spool; else BENCH_SPOOL=$BENCH_DIR/spool; fi
@@ -103,6 +103,7 @@ print(f"{calls:<7} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} 
 PY
 )
     echo "$row   (Mpps; ratio = replay wall / floor wall)"
+    echo "        seconds per round: floor ${floor_walls[*]}; one core ${one_walls[*]}; wall ${walls[*]}"
     echo "        $check"
     results+=("$row")
     [[ ${KEEP:-0} == 1 ]] || rm -rf "$BENCH_SPOOL"
