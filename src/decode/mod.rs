@@ -245,10 +245,7 @@ impl Decoder {
     /// fragments dropped).
     pub fn note_peeked(&mut self, ts: Timestamp) {
         self.stats.frames += 1;
-        if self.reassembler.in_progress() > 0 {
-            self.reassembler.expire(ts);
-            self.stats.fragments_dropped = self.reassembler.dropped();
-        }
+        expire_fragments(&mut self.reassembler, &mut self.stats, ts);
     }
 
     /// Counters so far.
@@ -271,6 +268,15 @@ enum Step<'a> {
     Encap(Encap, Next, &'a [u8]),
 }
 
+/// Drops fragments that waited too long as of `ts` (every frame, decoded
+/// or peeked, moves the reassembler's clock).
+fn expire_fragments(reassembler: &mut Reassembler, stats: &mut DecodeStats, ts: Timestamp) {
+    if reassembler.in_progress() > 0 {
+        reassembler.expire(ts);
+        stats.fragments_dropped = reassembler.dropped();
+    }
+}
+
 /// Link layer, IP, reassembly, transport, and again for each encapsulation.
 /// Split from [`Decoder::decode`] so the result may borrow the reassembler
 /// while the stats are updated.
@@ -281,10 +287,7 @@ fn decode_frame<'a>(
     link: LinkType,
     data: &'a [u8],
 ) -> Result<Decoded<'a>, DecodeError> {
-    if reassembler.in_progress() > 0 {
-        reassembler.expire(ts);
-        stats.fragments_dropped = reassembler.dropped();
-    }
+    expire_fragments(reassembler, stats, ts);
     // Taken by the first fragment: a reassembled datagram borrows it, so a
     // fragment nested inside a reassembled datagram cannot be reassembled.
     let mut reassembler = Some(reassembler);
