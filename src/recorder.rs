@@ -496,10 +496,15 @@ impl<S: Store> Core<S> {
     /// Third look-ahead step: the recording state the frame will touch
     /// (its channel's duplicate filter, anchor and ring position).
     fn prefetch_recording(&self, hint: &Hint<'_>, now: Timestamp) {
-        let Some(Peeked { slot, sender, .. }) = hint.call else {
+        let Some(Peeked {
+            slot: slot_id,
+            sender,
+            ..
+        }) = hint.call
+        else {
             return;
         };
-        let Some(Some(slot)) = self.slots.get(slot as usize) else {
+        let Some(Some(slot)) = self.slots.get(slot_id as usize) else {
             return;
         };
         let Some(rec) = &slot.recording else {

@@ -175,7 +175,8 @@ thread_local! {
 ///
 /// The minimum and count of the buckets before the newest are kept from
 /// one packet to the next (they change only when a packet opens a new
-/// bucket), so a packet reads two buckets' worth of state, not eight.
+/// bucket), so a packet reads its own bucket and those two sums, not all
+/// eight buckets.
 #[derive(Debug, Clone)]
 struct DriftWindow {
     /// Bucket number (`capture_pos / DRIFT_BUCKET`) held by each slot.
