@@ -34,6 +34,7 @@ use taprec::capture::batch::FrameBatch;
 use taprec::capture::file::FileReader;
 use taprec::capture::LinkType;
 use taprec::decode::{Decoded, Decoder, FragmentLimits};
+use taprec::media::wav::AudioSink;
 use taprec::media::{Law, SampleFormat};
 use taprec::synth::SynthArgs;
 use taprec::Timestamp;
@@ -178,6 +179,8 @@ impl Write for Discard {
         Ok(())
     }
 }
+
+impl AudioSink for Discard {}
 
 impl Seek for Discard {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {

@@ -21,7 +21,7 @@ use crate::config::{Config, OutputFormat};
 use crate::decode::rtp::{is_rtcp, RtpPacket};
 use crate::decode::{Datagram, DecodeStats, Decoded, Decoder, FragmentLimits, Transport};
 use crate::media::timeline::{Skipped, Timeline, TimelineLimits};
-use crate::media::wav::WavWriter;
+use crate::media::wav::{AudioSink, WavWriter};
 use crate::media::{Channel, Law, SampleFormat};
 use crate::prefetch;
 use crate::ratelimit::SourceLimiter;
@@ -39,7 +39,7 @@ use std::net::SocketAddr;
 /// Where recordings are written: the spool, or memory in tests.
 pub trait Store {
     /// The byte sink a recording's WAV is written to.
-    type Output: Write + Seek;
+    type Output: AudioSink;
     /// Creates the sink for a new recording `id` (unique). `provisional` is
     /// the metadata as known at the answer (duration zero), kept so that a
     /// recording cut short by a crash can be recovered with its metadata.

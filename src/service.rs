@@ -579,6 +579,27 @@ impl std::io::Write for LiveWav {
     }
 }
 
+impl crate::media::wav::AudioSink for LiveWav {
+    /// The samples are produced in the buffer that goes to the spool
+    /// thread: no copy.
+    fn write_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut buf = vec![0; len];
+        fill(&mut buf)?;
+        if len > 0 {
+            self.io
+                .send(Io::Write(self.slot, self.pos, buf))
+                .map_err(|_| std::io::Error::other("the spool thread stopped"))?;
+        }
+        self.pos += len as u64;
+        self.len = self.len.max(self.pos);
+        Ok(())
+    }
+}
+
 impl std::io::Seek for LiveWav {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
         self.pos = crate::spool::seek_target(self.pos, self.len, to)?;

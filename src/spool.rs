@@ -899,6 +899,8 @@ impl Write for SpoolWav {
     }
 }
 
+impl crate::media::wav::AudioSink for SpoolWav {}
+
 impl std::io::Seek for SpoolWav {
     fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
         self.pos = seek_target(self.pos, self.len, to)?;

@@ -28,6 +28,7 @@
 //! all are full the caller waits for the writer.
 
 use crate::call::metadata::Metadata;
+use crate::media::wav::AudioSink;
 use crate::recorder::Store;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -61,16 +62,20 @@ enum Op<W> {
 }
 
 /// Operations gathered on the caller's thread, done in order by the writer;
-/// the bytes of the writes one after another in `data`.
+/// the bytes of the writes one after another in `data[..used]`. `data` is
+/// [`STAGING_BYTES`] long from the start and reused: the timeline
+/// interleaves its samples straight into it ([`AudioSink::write_with`]).
 struct Staged<W> {
-    data: Vec<u8>,
+    data: Box<[u8]>,
+    used: usize,
     ops: Vec<Op<W>>,
 }
 
 impl<W> Default for Staged<W> {
     fn default() -> Self {
         Staged {
-            data: Vec::new(),
+            data: vec![0; STAGING_BYTES].into_boxed_slice(),
+            used: 0,
             ops: Vec::new(),
         }
     }
@@ -99,17 +104,38 @@ impl<W> Queue<W> {
         full.send(staged).map_err(|_| stopped())
     }
 
-    /// Stages one operation, with `bytes` for a write.
+    /// Stages one operation, with `bytes` (at most [`STAGING_BYTES`]) for
+    /// a write.
     fn stage(&mut self, op: Op<W>, bytes: &[u8]) -> io::Result<()> {
+        self.stage_with(op, bytes.len(), &mut |room| {
+            room.copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// Stages one operation with `len` bytes (at most [`STAGING_BYTES`])
+    /// that `fill` puts in the room it is lent; nothing is staged if it
+    /// fails.
+    fn stage_with(
+        &mut self,
+        op: Op<W>,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
         if self.full.is_none() {
             return Err(stopped());
         }
-        if self.staged.data.len() + bytes.len() > STAGING_BYTES
-            || self.staged.ops.len() >= STAGING_OPS
-        {
+        if self.staged.used + len > self.staged.data.len() || self.staged.ops.len() >= STAGING_OPS {
             self.hand_over()?;
         }
-        self.staged.data.extend_from_slice(bytes);
+        let end = self.staged.used + len;
+        let room = self
+            .staged
+            .data
+            .get_mut(self.staged.used..end)
+            .ok_or_else(|| io::Error::other("write larger than a staging buffer"))?;
+        fill(room)?;
+        self.staged.used = end;
         self.staged.ops.push(op);
         Ok(())
     }
@@ -272,6 +298,8 @@ pub struct BehindWav<W> {
 
 impl<W> Write for BehindWav<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // At most one staging buffer at a time (`write_all` goes on).
+        let buf = buf.get(..STAGING_BYTES).unwrap_or(buf);
         if buf.is_empty() {
             return Ok(0);
         }
@@ -284,6 +312,31 @@ impl<W> Write for BehindWav<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W> AudioSink for BehindWav<W> {
+    /// Lends the room in the staging buffer itself: the samples are
+    /// produced where the writer thread will take them from.
+    fn write_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if len > STAGING_BYTES {
+            // Larger than a staging buffer: through a buffer, in pieces.
+            let mut buf = vec![0; len];
+            fill(&mut buf)?;
+            return self.write_all(&buf);
+        }
+        if len > 0 {
+            self.queue
+                .borrow_mut()
+                .stage_with(Op::Write(self.slot, self.pos, len), len, fill)?;
+        }
+        self.pos += len as u64;
+        self.len = self.len.max(self.pos);
         Ok(())
     }
 }
@@ -307,7 +360,7 @@ fn write_all<S: Store>(
 ) {
     let mut open: HashMap<u64, (S::Output, io::Result<()>)> = HashMap::new();
     for mut staged in queue {
-        let mut data = staged.data.as_slice();
+        let mut data = staged.data.get(..staged.used).unwrap_or_default();
         for op in staged.ops.drain(..) {
             match op {
                 Op::Adopt(slot, out) => {
@@ -337,7 +390,7 @@ fn write_all<S: Store>(
                 }
             }
         }
-        staged.data.clear();
+        staged.used = 0;
         let _ = recycle.try_send(staged);
     }
 }
@@ -389,6 +442,8 @@ mod tests {
             Ok(())
         }
     }
+
+    impl AudioSink for Limited {}
 
     impl Seek for Limited {
         fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
@@ -494,6 +549,51 @@ mod tests {
             assert_eq!(data.len(), rounds * chunk.len());
             assert!(data.iter().all(|&b| b == 7));
         }
+    }
+
+    #[test]
+    fn bytes_produced_in_place_land_like_written_ones() {
+        let kept = Kept::new(usize::MAX);
+        let mut store = WriteBehind::new(kept.clone()).unwrap();
+        let mut lent = store.create("lent", &meta()).unwrap();
+        let mut copied = store.create("copied", &meta()).unwrap();
+        let block = |round: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|k| (round * 31 + k * 7) as u8).collect()
+        };
+        // Enough rounds, of lengths that do not divide the staging buffer,
+        // for many hand-overs; one write larger than a staging buffer.
+        let lens = [16_384, 12_290, 1, STAGING_BYTES + 5, 16_384];
+        for round in 0..200 {
+            let len = lens[round % lens.len()];
+            let want = block(round, len);
+            lent.write_with(len, &mut |room| {
+                assert_eq!(room.len(), len);
+                room.copy_from_slice(&want);
+                Ok(())
+            })
+            .unwrap();
+            copied.write_all(&want).unwrap();
+        }
+        // A failing producer stages nothing, and the recording goes on.
+        let failed = lent.write_with(100, &mut |room| {
+            room.fill(0xEE);
+            Err(io::Error::other("no samples"))
+        });
+        assert!(failed.is_err());
+        lent.write_with(3, &mut |room| {
+            room.copy_from_slice(b"end");
+            Ok(())
+        })
+        .unwrap();
+        copied.write_all(b"end").unwrap();
+        store.commit("lent", lent, &meta()).unwrap();
+        store.commit("copied", copied, &meta()).unwrap();
+        assert!(store.finished_commits(true).iter().all(|(_, r)| r.is_ok()));
+        drop(store);
+        let seen = kept.seen.lock().unwrap();
+        let data = |id: &str| &seen.committed.iter().find(|(i, _)| i == id).unwrap().1;
+        assert!(data("lent").len() > STAGING_BYTES * STAGING_BUFFERS);
+        assert!(data("lent") == data("copied"));
     }
 
     #[test]

@@ -52,19 +52,20 @@
 //! The rings (`window_samples` per channel, in the output representation: one
 //! byte per G.711 sample, two per PCM-16 sample) are allocated once in
 //! [`Timeline::new`]; placing and flushing never allocate. Flushing
-//! interleaves the two rings into one scratch buffer per thread (allocated
-//! once, shared by every call the thread records, so it stays in cache) and
-//! hands it to the writer in one write of up to [`MAX_FLUSH_FRAMES`] frames
-//! (about a second of audio): the sink needs no buffer of its own. Both rings cover the positions `[flushed, flushed + window)`. A
+//! interleaves the two rings straight into the room the sink lends for them
+//! ([`AudioSink::write_with`]: the write-behind store's staging buffer), in
+//! one write of up to [`MAX_FLUSH_FRAMES`] frames (about a second of audio):
+//! the sink needs no buffer of its own, and the samples are not copied
+//! again. Both rings cover the positions `[flushed, flushed + window)`. A
 //! packet beyond the window flushes forward first, so memory stays bounded
 //! whatever the timestamps say. Flushing costs time proportional to the
 //! samples written, and never goes beyond `max_samples`.
 
 use super::g711;
-use super::wav::WavWriter;
+use super::wav::{AudioSink, WavWriter};
 use super::{Channel, Law, SampleFormat, SAMPLE_RATE};
 use crate::Timestamp;
-use std::io::{self, Seek, Write};
+use std::io;
 
 /// Bounds of the timeline's memory and reordering.
 #[derive(Debug, Clone, Copy)]
@@ -161,14 +162,6 @@ const WINDOW_SLACK: usize = 704;
 /// Flushes end where the file's pages do: the kernel then fills each page
 /// of the WAV once, instead of twice where a write ends inside it.
 const PAGE_BYTES: i64 = 4096;
-/// Bytes per frame at most (stereo PCM-16).
-const MAX_FRAME_BYTES: usize = 4;
-
-thread_local! {
-    /// The interleaving buffer of every timeline flushed on this thread.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> =
-        std::cell::RefCell::new(vec![0; MAX_FLUSH_FRAMES * MAX_FRAME_BYTES]);
-}
 
 /// Sliding minimum of anchor offsets over the last ~2 s of packets, in
 /// fixed buckets (no allocation, O(1) per packet).
@@ -514,8 +507,7 @@ pub struct Timeline {
 impl Timeline {
     /// A timeline starting at `start` (capture time of the answer), writing `format`.
     ///
-    /// Allocates the two rings; nothing else is allocated afterwards (but the
-    /// thread's shared scratch buffer, once per thread).
+    /// Allocates the two rings; nothing else is allocated afterwards.
     pub fn new(start: Timestamp, format: SampleFormat, limits: TimelineLimits) -> Self {
         let window = limits.window_samples.max(1);
         let store = match format {
@@ -596,7 +588,7 @@ impl Timeline {
     /// (same law), transcoded (other law) or decoded (PCM-16 output). Does
     /// nothing after [`finish`](Self::finish). Errors come only from `out`.
     #[allow(clippy::too_many_arguments)]
-    pub fn place<W: Write + Seek>(
+    pub fn place<W: AudioSink>(
         &mut self,
         channel: Channel,
         now: Timestamp,
@@ -729,7 +721,7 @@ impl Timeline {
     /// Call it on a timer or for any packet of the call, so that a silent
     /// call still gets written. Costs time proportional to the frames
     /// flushed. Does nothing after [`finish`](Self::finish).
-    pub fn advance<W: Write + Seek>(
+    pub fn advance<W: AudioSink>(
         &mut self,
         now: Timestamp,
         out: &mut WavWriter<W>,
@@ -782,7 +774,7 @@ impl Timeline {
     /// Precisely, `max(capture_pos(end), frames already flushed)` frames,
     /// capped at `max_samples`: samples placed beyond are discarded. Later
     /// calls to `place`, `advance` and `finish` do nothing.
-    pub fn finish<W: Write + Seek>(
+    pub fn finish<W: AudioSink>(
         &mut self,
         end: Timestamp,
         out: &mut WavWriter<W>,
@@ -811,35 +803,35 @@ impl Timeline {
 
     /// Writes positions `[flushed, target)` (capped at `max_samples`) to
     /// `out` and resets them to silence.
-    fn flush_to<W: Write + Seek>(&mut self, target: i64, out: &mut WavWriter<W>) -> io::Result<()> {
+    fn flush_to<W: AudioSink>(&mut self, target: i64, out: &mut WavWriter<W>) -> io::Result<()> {
         let max = i64::try_from(self.limits.max_samples).unwrap_or(i64::MAX);
         let target = target.min(max);
-        let frame_bytes = match self.store {
-            Store::G711 { .. } => 2,
-            Store::Pcm16 { .. } => 4,
+        let (frame_bytes, same_format) = match self.store {
+            Store::G711 { .. } => (2, matches!(out.format(), SampleFormat::G711(_))),
+            Store::Pcm16 { .. } => (4, out.format() == SampleFormat::Pcm16),
         };
+        if !same_format {
+            return Err(io::Error::other(
+                "the WAV's sample format is not the timeline's",
+            ));
+        }
         while self.flushed < target {
             // Up to MAX_FLUSH_FRAMES in one write, gathered from at most two
             // pieces of the rings (where they wrap around).
             let total = ((target - self.flushed) as u64).min(MAX_FLUSH_FRAMES as u64) as usize;
-            SCRATCH.with_borrow_mut(|scratch| {
+            let (store, window, flushed) = (&mut self.store, self.window, self.flushed);
+            out.write_with(total * frame_bytes, &mut |dst| {
                 let mut done = 0;
                 while done < total {
-                    let idx = (self.flushed + done as i64).rem_euclid(self.window as i64) as usize;
-                    let n = (total - done).min(self.window - idx);
-                    let dst = scratch
+                    let idx = (flushed + done as i64).rem_euclid(window as i64) as usize;
+                    let n = (total - done).min(window - idx);
+                    let piece = dst
                         .get_mut(done * frame_bytes..(done + n) * frame_bytes)
-                        .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
-                    self.store.take_frames(idx..idx + n, dst)?;
+                        .ok_or_else(|| io::Error::other("flush larger than the room lent"))?;
+                    store.take_frames(idx..idx + n, piece)?;
                     done += n;
                 }
-                let bytes = scratch
-                    .get(..total * frame_bytes)
-                    .ok_or_else(|| io::Error::other("flush larger than the scratch buffer"))?;
-                match self.store {
-                    Store::G711 { .. } => out.write_g711(bytes),
-                    Store::Pcm16 { .. } => out.write_pcm16_le(bytes),
-                }
+                Ok(())
             })?;
             self.flushed += total as i64;
         }
@@ -987,6 +979,20 @@ mod tests {
 
     /// The drift window's kept sums give what a full scan of its buckets
     /// gives, whatever order packets come in (capture time may step back).
+
+    #[test]
+    fn a_wav_of_another_sample_format_is_refused() {
+        let mut out = WavWriter::new(Cursor::new(Vec::new()), SampleFormat::Pcm16, 2).unwrap();
+        let mut tl = Timeline::new(T0, ULAW, TimelineLimits::default());
+        assert!(tl.finish(at(8000, 0), &mut out).is_err());
+        assert_eq!(out.frames(), 0);
+        let mut out = WavWriter::new(Cursor::new(Vec::new()), ULAW, 2).unwrap();
+        let mut tl = Timeline::new(T0, SampleFormat::Pcm16, TimelineLimits::default());
+        assert!(tl.finish(at(8000, 0), &mut out).is_err());
+        let mut tl = Timeline::new(T0, ULAW, TimelineLimits::default());
+        tl.finish(at(8000, 0), &mut out).unwrap();
+        assert_eq!(out.frames(), 8000);
+    }
     #[test]
     fn drift_window_matches_a_full_scan() {
         let mut window = DriftWindow::new();

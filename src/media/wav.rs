@@ -113,6 +113,39 @@ fn header(format: SampleFormat, channels: u16, data_len: u32, frames: u32) -> ([
     (buf, header_len as usize)
 }
 
+/// A WAV's byte sink that can lend the room for its next bytes, so that a
+/// writer produces them in place (the timeline interleaves its two channels
+/// straight into it) instead of in a buffer of its own that is then copied
+/// in.
+pub trait AudioSink: Write + Seek {
+    /// Writes `len` bytes at the current position, as [`Write::write_all`]
+    /// would, produced by `fill` in the `len`-byte slice it is lent; nothing
+    /// is written if `fill` fails. The default lends a per-thread buffer and
+    /// writes it.
+    fn write_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            if scratch.len() < len {
+                scratch.resize(len, 0);
+            }
+            let buf = scratch
+                .get_mut(..len)
+                .ok_or_else(|| io::Error::other("scratch buffer shorter than asked"))?;
+            fill(buf)?;
+            self.write_all(buf)
+        })
+    }
+}
+
+impl AudioSink for File {}
+impl AudioSink for io::Cursor<Vec<u8>> {}
+
 /// Writes a WAV file incrementally.
 ///
 /// Every `write_*` call goes straight to the sink: write large blocks (the
@@ -237,6 +270,31 @@ impl<W: Write + Seek> WavWriter<W> {
         }
         self.reserve(interleaved.len() as u64)?;
         self.out.write_all(interleaved)
+    }
+
+    /// Appends `len` bytes of interleaved samples in the WAV's format,
+    /// produced by `fill` straight into the sink's room for them (see
+    /// [`AudioSink`]). Same rules as [`write_g711`](Self::write_g711).
+    pub fn write_with(
+        &mut self,
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> io::Result<()>,
+    ) -> io::Result<()>
+    where
+        W: AudioSink,
+    {
+        if !len.is_multiple_of(usize::from(self.block_align)) {
+            return Err(invalid_input("partial frame"));
+        }
+        let total = self.data_len.saturating_add(len as u64);
+        if total > MAX_DATA_LEN {
+            return Err(io::Error::other(
+                "WAV data would exceed the 4 GiB RIFF limit",
+            ));
+        }
+        self.out.write_with(len, fill)?;
+        self.data_len = total;
+        Ok(())
     }
 
     /// Frames (samples per channel) written so far.
@@ -481,6 +539,29 @@ mod tests {
         SampleFormat::G711(Law::Ulaw)
     }
 
+    #[test]
+    fn bytes_produced_in_place_are_written_like_copied_ones() {
+        let frames: Vec<u8> = (0..4000u32).map(|k| (k * 13) as u8).collect();
+        let mut copied = WavWriter::new(Cursor::new(Vec::new()), ulaw(), 2).unwrap();
+        copied.write_g711(&frames).unwrap();
+        let mut lent = WavWriter::new(Cursor::new(Vec::new()), ulaw(), 2).unwrap();
+        lent.write_with(frames.len(), &mut |room| {
+            room.copy_from_slice(&frames);
+            Ok(())
+        })
+        .unwrap();
+        // Refused: a partial frame, and a producer that fails; neither
+        // counts towards the data length.
+        assert!(lent.write_with(3, &mut |_| Ok(())).is_err());
+        assert!(lent
+            .write_with(2, &mut |_| Err(io::Error::other("no samples")))
+            .is_err());
+        assert_eq!(lent.frames(), 2000);
+        assert_eq!(
+            lent.finish().unwrap().into_inner(),
+            copied.finish().unwrap().into_inner()
+        );
+    }
     #[test]
     fn g711_header_bytes_are_exact() {
         let mut w = WavWriter::new(Cursor::new(Vec::new()), ulaw(), 2).unwrap();
