@@ -11,6 +11,11 @@
 //!   be larger is reported as [`CaptureError::Damaged`].
 //! - Reading always terminates: every refill either reads new bytes or marks
 //!   the file as exhausted.
+//! - Frames are consumed without moving the buffer's data
+//!   (`consume_noshift`): only a refill moves the unread remainder (less than
+//!   one block) to the front. `consume` would move the unread half of the
+//!   buffer each time the read position passed its middle, copying about
+//!   half of the file once more.
 //! - After an error the reader is finished: further calls return `Ok(None)`.
 
 use super::{Frame, LinkType};
@@ -226,7 +231,7 @@ impl FileReader {
                     linktype,
                 });
             };
-            this.reader.consume(len);
+            this.reader.consume_noshift(len);
             this.format = Format::Legacy { link, nanos };
         }
         Ok(this)
@@ -243,7 +248,7 @@ impl FileReader {
             return Ok(None);
         }
         if self.pending > 0 {
-            self.reader.consume(self.pending);
+            self.reader.consume_noshift(self.pending);
             self.pending = 0;
         }
         loop {
@@ -274,9 +279,9 @@ impl FileReader {
                         original_len,
                     }));
                 }
-                Step::Skip(len) => self.reader.consume(len),
+                Step::Skip(len) => self.reader.consume_noshift(len),
                 Step::SkipUnsupported(len, linktype) => {
-                    self.reader.consume(len);
+                    self.reader.consume_noshift(len);
                     self.skipped += 1;
                     self.first_unsupported.get_or_insert(linktype);
                 }
