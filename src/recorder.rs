@@ -315,8 +315,9 @@ impl<S: Store> Recorder<S> {
     /// Each call's state is rarely in cache, so a frame would wait on its
     /// misses one after another. While handling frame `i` this looks ahead
     /// in three steps of `d` frames, each needing only what the step before
-    /// brought into cache: it peeks at frame `i + 3d` (a cheap read-only
-    /// decode, once per frame) and prefetches its media index bucket, finds
+    /// brought into cache: it takes the peek of frame `i + 3d` (a cheap
+    /// read-only decode, done once per frame when the batch was filled:
+    /// [`FrameBatch::peeked`]) and prefetches its media index bucket, finds
     /// the call of frame `i + 2d` and prefetches its slot, and prefetches the
     /// recording state and ring position of frame `i + d`; so the misses of
     /// several frames overlap. The look-ahead never changes what is
@@ -329,8 +330,8 @@ impl<S: Store> Recorder<S> {
         let mut hints: [Option<Hint<'_>>; HINTS] = [None; HINTS];
         let n = batch.len();
         for j in 0..n + 3 * AHEAD {
-            if let (Some(frame), Some(hint)) = (batch.get(j), hints.get_mut(j % HINTS)) {
-                *hint = self.core.prefetch_index(&frame);
+            if let Some(hint) = hints.get_mut(j % HINTS) {
+                *hint = batch.peeked(j).and_then(|d| self.core.prefetch_index(d));
             }
             if let Some(Some(hint)) = j.checked_sub(AHEAD).and_then(|k| hints.get_mut(k % HINTS)) {
                 self.core.prefetch_slot(hint);
@@ -450,10 +451,10 @@ fn looks_like_rtp(first_byte: u8) -> bool {
 }
 
 impl<S: Store> Core<S> {
-    /// First look-ahead step of [`Recorder::handle_batch`]: what an RTP
-    /// frame is (from a read-only peek), its media index bucket prefetched.
-    fn prefetch_index<'a>(&self, frame: &Frame<'a>) -> Option<Hint<'a>> {
-        let datagram = crate::decode::peek_udp(frame.link, frame.data)?;
+    /// First look-ahead step of [`Recorder::handle_batch`]: whether a
+    /// frame's peeked datagram ([`FrameBatch::peeked`]) looks like RTP, and
+    /// if so its media index bucket prefetched.
+    fn prefetch_index<'a>(&self, datagram: Datagram<'a>) -> Option<Hint<'a>> {
         let [first, second, seq_high, seq_low, ..] = *datagram.payload else {
             return None;
         };

@@ -6,9 +6,17 @@
 //! hands out one borrowed frame at a time. Copying them into a batch costs
 //! one `memcpy` of a few hundred bytes a frame into a buffer that stays in
 //! cache, and nothing is allocated once the buffer has grown to its size.
+//!
+//! A frame is also peeked at ([`crate::decode::peek_udp`]) as it is copied
+//! in, while its bytes are in the copying thread's cache: in replay that is
+//! the reading thread, so the recording thread, the busiest, gets the
+//! addresses and payload of each plain IPv4 UDP frame without parsing its
+//! headers ([`FrameBatch::peeked`]).
 
 use super::{Frame, LinkType};
+use crate::decode::{peek_udp, Datagram, Transport};
 use crate::Timestamp;
+use std::net::{SocketAddr, SocketAddrV4};
 
 /// Where one frame lies in the batch's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +26,36 @@ struct Entry {
     start: usize,
     len: usize,
     original_len: u32,
+    /// What [`peek_udp`] saw in the frame.
+    udp: Option<PeekedUdp>,
+}
+
+/// A datagram [`peek_udp`] accepted (it accepts only IPv4): its addresses
+/// and where its payload lies in the frame.
+#[derive(Debug, Clone, Copy)]
+struct PeekedUdp {
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    payload_start: u32,
+    payload_len: u32,
+}
+
+impl PeekedUdp {
+    /// The peek of `frame`'s bytes, kept as offsets into them.
+    fn of(link: LinkType, data: &[u8]) -> Option<PeekedUdp> {
+        let datagram = peek_udp(link, data)?;
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (datagram.src, datagram.dst) else {
+            return None;
+        };
+        // The payload is a part of `data`.
+        let start = (datagram.payload.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+        Some(PeekedUdp {
+            src,
+            dst,
+            payload_start: u32::try_from(start).ok()?,
+            payload_len: u32::try_from(datagram.payload.len()).ok()?,
+        })
+    }
 }
 
 /// Frames copied into one reusable buffer; see the module doc.
@@ -47,6 +85,7 @@ impl FrameBatch {
             start,
             len: frame.data.len(),
             original_len: frame.original_len,
+            udp: PeekedUdp::of(frame.link, frame.data),
         });
     }
 
@@ -80,6 +119,24 @@ impl FrameBatch {
             link: e.link,
             data,
             original_len: e.original_len,
+        })
+    }
+
+    /// The `i`th frame's datagram as [`peek_udp`] yields it, computed when
+    /// the frame was pushed; `None` when it yields none (or there is no
+    /// such frame).
+    pub fn peeked(&self, i: usize) -> Option<Datagram<'_>> {
+        let e = self.entries.get(i)?;
+        let udp = e.udp.as_ref()?;
+        let start = e.start.checked_add(udp.payload_start as usize)?;
+        let payload = self
+            .data
+            .get(start..start.checked_add(udp.payload_len as usize)?)?;
+        Some(Datagram {
+            transport: Transport::Udp,
+            src: SocketAddr::V4(udp.src),
+            dst: SocketAddr::V4(udp.dst),
+            payload,
         })
     }
 
@@ -117,5 +174,67 @@ mod tests {
         batch.clear();
         assert!(batch.is_empty());
         assert!(batch.get(0).is_none());
+    }
+
+    #[test]
+    fn a_frame_is_peeked_as_peek_udp_sees_it() {
+        use crate::synth::wire::{build_udp_frame, Endpoint, IpFields};
+        let end = |ip: &str, port: u16| Endpoint {
+            mac: [2, 0, 0, 0, 0, 1],
+            ip: ip.parse().unwrap(),
+            port,
+        };
+        let ip = IpFields { id: 1, ttl: 64 };
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut buf = Vec::new();
+        // IPv4 UDP, plain and VLAN-tagged; over IPv6 (left to the decoder);
+        // then one cut short, and garbage.
+        for (vlans, src, dst) in [
+            (&[][..], end("10.0.0.1", 4000), end("10.0.0.2", 5000)),
+            (&[100][..], end("10.0.0.1", 4000), end("10.0.0.2", 5000)),
+            (&[][..], end("2001:db8::1", 4000), end("2001:db8::2", 5000)),
+            (
+                &[][..],
+                end("192.0.2.7", 10_000),
+                end("198.51.100.9", 20_000),
+            ),
+        ] {
+            assert!(build_udp_frame(&mut buf, vlans, &src, &dst, ip, |p| {
+                p.extend_from_slice(&[0x80, 0, 0, 1, 2, 3]);
+            }));
+            frames.push(buf.clone());
+        }
+        let cut = frames[0][..30].to_vec();
+        frames.push(cut);
+        frames.push(vec![0xAB; 60]);
+        let mut batch = FrameBatch::with_capacity(2, 16);
+        for data in &frames {
+            batch.push(&Frame {
+                ts: Timestamp(0),
+                link: LinkType::Ethernet,
+                data,
+                original_len: data.len() as u32,
+            });
+        }
+        let mut accepted = 0;
+        for (i, data) in frames.iter().enumerate() {
+            let want = peek_udp(LinkType::Ethernet, data);
+            let got = batch.peeked(i);
+            match (want, got) {
+                (None, None) => {}
+                (Some(w), Some(g)) => {
+                    accepted += 1;
+                    assert_eq!((w.transport, w.src, w.dst), (g.transport, g.src, g.dst));
+                    assert_eq!(w.payload, g.payload);
+                    // Borrowed from the batch's copy of the frame.
+                    let frame = batch.get(i).unwrap();
+                    let range = frame.data.as_ptr_range();
+                    assert!(range.contains(&g.payload.as_ptr()));
+                }
+                (w, g) => panic!("frame {i}: peek_udp {w:?}, batch {g:?}"),
+            }
+        }
+        assert_eq!(accepted, 3);
+        assert!(batch.peeked(frames.len()).is_none());
     }
 }
