@@ -492,6 +492,9 @@ pub struct Timeline {
     window: usize,
     /// Everything before this position has been written to the WAV.
     flushed: i64,
+    /// `flushed`'s index in the rings (`flushed mod window`): positions just
+    /// after it are found from it without a division ([`Self::ring_index`]).
+    flushed_idx: usize,
     /// Everything before this position is final (older than the reorder
     /// delay): no packet may change it any more. `flushed <= horizon`; the
     /// samples in between are written out once `batch` have accumulated.
@@ -535,6 +538,7 @@ impl Timeline {
             limits,
             window,
             flushed: 0,
+            flushed_idx: 0,
             horizon: 0,
             batch: window
                 .saturating_sub(limits.reorder_delay_samples)
@@ -564,6 +568,24 @@ impl Timeline {
         nanos
             .saturating_add(NANOS_PER_SAMPLE / 2)
             .div_euclid(NANOS_PER_SAMPLE)
+    }
+
+    /// Index in the rings of position `pos`. A position within the window
+    /// (`flushed <= pos < flushed + window`: every one a packet is written
+    /// to) is found from `flushed_idx` with an addition; the per-packet
+    /// division by the window is left to any other.
+    fn ring_index(&self, pos: i64) -> usize {
+        match pos.checked_sub(self.flushed).map(usize::try_from) {
+            Some(Ok(ahead)) if ahead < self.window => {
+                let idx = self.flushed_idx + ahead;
+                if idx >= self.window {
+                    idx - self.window
+                } else {
+                    idx
+                }
+            }
+            _ => pos.rem_euclid(self.window as i64) as usize,
+        }
     }
 
     /// Frames written to the WAV so far.
@@ -645,7 +667,7 @@ impl Timeline {
         // flushed <= horizon <= first < end <= flushed + window.
         let skip = (first - pos) as usize;
         let len = (end - first) as usize;
-        let idx = first.rem_euclid(window) as usize;
+        let idx = self.ring_index(first);
         let head = len.min(self.window - idx);
         let broken = || io::Error::other("timeline placement out of its ring (a bug)");
         let (src_head, src_tail) = payload
@@ -681,7 +703,7 @@ impl Timeline {
             crate::prefetch::lines_of(ch, 384);
         }
         let pos = self.capture_pos(now).max(self.flushed);
-        let idx = pos.rem_euclid(self.window as i64) as usize;
+        let idx = self.ring_index(pos);
         // The next 20 ms of the ring (up to its end).
         let next = idx..(idx + 160).min(self.window);
         match &self.store {
@@ -834,6 +856,7 @@ impl Timeline {
                 Ok(())
             })?;
             self.flushed += total as i64;
+            self.flushed_idx = (self.flushed_idx + total) % self.window;
         }
         self.horizon = self.horizon.max(self.flushed);
         Ok(())
@@ -980,6 +1003,41 @@ mod tests {
     /// The drift window's kept sums give what a full scan of its buckets
     /// gives, whatever order packets come in (capture time may step back).
 
+    #[test]
+    fn ring_index_is_the_position_modulo_the_window() {
+        for window in [1, 7, 4096, 12_096] {
+            let limits = TimelineLimits {
+                window_samples: window,
+                reorder_delay_samples: 0,
+                ..TimelineLimits::default()
+            };
+            let mut tl = Timeline::new(T0, ULAW, limits);
+            let mut out = WavWriter::new(Cursor::new(Vec::new()), ULAW, 2).unwrap();
+            let w = window as i64;
+            for step in [0, 1, 3, w - 1, w, 2 * w + 5, 8192, 100_003] {
+                tl.flush_to(tl.flushed + step, &mut out).unwrap();
+                assert_eq!(tl.flushed_idx as i64, tl.flushed.rem_euclid(w));
+                let f = tl.flushed;
+                for pos in [
+                    f,
+                    f + 1,
+                    f + w / 2,
+                    f + w - 1,
+                    f + w,
+                    f + 3 * w + 2,
+                    f - 1,
+                    -5,
+                    0,
+                ] {
+                    assert_eq!(
+                        tl.ring_index(pos) as i64,
+                        pos.rem_euclid(w),
+                        "window {window}, flushed {f}, pos {pos}"
+                    );
+                }
+            }
+        }
+    }
     #[test]
     fn a_wav_of_another_sample_format_is_refused() {
         let mut out = WavWriter::new(Cursor::new(Vec::new()), SampleFormat::Pcm16, 2).unwrap();
