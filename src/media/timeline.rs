@@ -1038,6 +1038,7 @@ mod tests {
             }
         }
     }
+
     #[test]
     fn a_wav_of_another_sample_format_is_refused() {
         let mut out = WavWriter::new(Cursor::new(Vec::new()), SampleFormat::Pcm16, 2).unwrap();
@@ -1051,6 +1052,7 @@ mod tests {
         tl.finish(at(8000, 0), &mut out).unwrap();
         assert_eq!(out.frames(), 8000);
     }
+
     #[test]
     fn drift_window_matches_a_full_scan() {
         let mut window = DriftWindow::new();

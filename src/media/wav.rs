@@ -562,6 +562,7 @@ mod tests {
             copied.finish().unwrap().into_inner()
         );
     }
+
     #[test]
     fn g711_header_bytes_are_exact() {
         let mut w = WavWriter::new(Cursor::new(Vec::new()), ulaw(), 2).unwrap();
