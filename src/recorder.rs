@@ -48,6 +48,23 @@ pub trait Store {
     fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()>;
     /// Throws away a recording that will not be finished.
     fn discard(&mut self, id: &str, wav: Self::Output);
+    /// Commits several finished recordings (id, sink, final metadata) and
+    /// returns each one's result, in order: the same as
+    /// [`commit`](Self::commit) on each, which is what it does unless a
+    /// store can share the work of making them durable (the spool syncs
+    /// each directory once for all of them).
+    fn commit_all(
+        &mut self,
+        recordings: Vec<(String, Self::Output, Metadata)>,
+    ) -> Vec<(String, io::Result<()>)> {
+        recordings
+            .into_iter()
+            .map(|(id, wav, metadata)| {
+                let result = self.commit(&id, wav, &metadata);
+                (id, result)
+            })
+            .collect()
+    }
     /// Whether [`commit`](Self::commit) only queues the commit, which then
     /// finishes in the background and is reported by
     /// [`finished_commits`](Self::finished_commits). `false` unless a store

@@ -686,6 +686,13 @@ impl Store for Spool {
         self.commit_recording(id, wav, metadata)
     }
 
+    fn commit_all(
+        &mut self,
+        recordings: Vec<(String, SpoolWav, Metadata)>,
+    ) -> Vec<(String, io::Result<()>)> {
+        self.commit_recordings(recordings)
+    }
+
     fn discard(&mut self, id: &str, wav: SpoolWav) {
         self.discard_recording(id, wav)
     }
@@ -748,32 +755,88 @@ impl Spool {
 
     /// [`Store::commit`] (fsync, rename into `ready/`), callable from any
     /// thread holding a clone of the spool.
-    pub fn commit_recording(
+    pub fn commit_recording(&self, id: &str, wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
+        self.commit_recordings(vec![(id.to_string(), wav, metadata.clone())])
+            .pop()
+            .map_or_else(
+                || Err(io::Error::other("recording not committed")),
+                |(_, r)| r,
+            )
+    }
+
+    /// [`Store::commit_all`]: [`commit_recording`](Self::commit_recording)
+    /// of each recording, step by step for all of them, so that each
+    /// directory sync serves them all (three for the group instead of three
+    /// a recording). Every recording goes through the same durable states in
+    /// the same order as when committed alone (its WAV in `ready/` before
+    /// its metadata, its metadata before the provisional one is removed),
+    /// so recovery after a crash finds each one as it would have. A step
+    /// that fails for a recording leaves it where it stopped, with that
+    /// error; a directory sync that fails fails every recording waiting on
+    /// it.
+    pub fn commit_recordings(
         &self,
-        id: &str,
-        mut wav: SpoolWav,
-        metadata: &Metadata,
-    ) -> io::Result<()> {
-        let synced = wav.sync_all().map_err(|e| annotate(e, &self.part_wav(id)));
-        drop(wav);
-        let part_json = self.tmp.join(format!("{id}.json.part"));
-        let written = synced.and_then(|()| write_metadata(&part_json, metadata));
-        if let Err(e) = written {
-            if is_disk_full(&e) {
-                tracing::error!(
-                    id,
-                    error = %e,
-                    "SPOOL DISK FULL: recording cannot be finished; left in tmp/ and queued, flagged truncated, by the next start with free space"
-                );
+        recordings: Vec<(String, SpoolWav, Metadata)>,
+    ) -> Vec<(String, io::Result<()>)> {
+        let mut results: Vec<(String, io::Result<()>)> = Vec::with_capacity(recordings.len());
+        let mut part_jsons = Vec::with_capacity(recordings.len());
+        for (id, mut wav, metadata) in recordings {
+            let synced = wav.sync_all().map_err(|e| annotate(e, &self.part_wav(&id)));
+            drop(wav);
+            let part_json = self.tmp.join(format!("{id}.json.part"));
+            let written = synced.and_then(|()| write_metadata(&part_json, &metadata));
+            if let Err(e) = &written {
+                if is_disk_full(e) {
+                    tracing::error!(
+                        id,
+                        error = %e,
+                        "SPOOL DISK FULL: recording cannot be finished; left in tmp/ and queued, flagged truncated, by the next start with free space"
+                    );
+                }
             }
-            return Err(e);
+            part_jsons.push(part_json);
+            results.push((id, written));
         }
-        fs::rename(self.part_wav(id), self.ready_wav(id))?;
-        sync_dir(&self.ready)?;
-        fs::rename(&part_json, self.ready_json(id))?;
-        sync_dir(&self.ready)?;
-        fs::remove_file(self.provisional_json(id))?;
-        sync_dir(&self.tmp)
+        // Each step for every recording still on its way, then the sync
+        // that makes the step durable for all of them.
+        let step = |results: &mut Vec<(String, io::Result<()>)>,
+                    act: &dyn Fn(usize, &str) -> io::Result<()>,
+                    dir: &Path| {
+            let mut acted = false;
+            for (i, (id, result)) in results.iter_mut().enumerate() {
+                if result.is_ok() {
+                    *result = act(i, id);
+                    acted |= result.is_ok();
+                }
+            }
+            if !acted {
+                return;
+            }
+            if let Err(e) = sync_dir(dir) {
+                for (_, result) in results.iter_mut().filter(|(_, r)| r.is_ok()) {
+                    *result = Err(io::Error::new(e.kind(), e.to_string()));
+                }
+            }
+        };
+        step(
+            &mut results,
+            &|_, id| fs::rename(self.part_wav(id), self.ready_wav(id)),
+            &self.ready,
+        );
+        step(
+            &mut results,
+            &|i, id| match part_jsons.get(i) {
+                Some(part_json) => fs::rename(part_json, self.ready_json(id)),
+                None => Err(io::Error::other("metadata of the recording not written")),
+            },
+            &self.ready,
+        );
+        step(
+            &mut results,
+            &|_, id| fs::remove_file(self.provisional_json(id)),
+            &self.tmp,
+        );
+        results
     }
 
     /// [`Store::discard`].
@@ -964,6 +1027,44 @@ pub(crate) mod tests {
             serde_json::from_slice(&fs::read(spool.ready_json("rec1")).unwrap()).unwrap();
         assert_eq!(json, meta());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn recordings_committed_together_land_as_committed_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let mut batch = Vec::new();
+        for i in 0..5 {
+            let id = format!("rec{i}");
+            let mut wav = spool.create(&id, &meta()).unwrap();
+            wav.write_all(format!("RIFF{i}").as_bytes()).unwrap();
+            let mut metadata = meta();
+            metadata.pbx_call_id = format!("call-{i}");
+            batch.push((id, wav, metadata));
+        }
+        // The metadata of rec2 cannot be written (a directory stands where
+        // its file goes): it fails alone and stays in tmp/, for recovery.
+        fs::create_dir(dir.path().join("tmp").join("rec2.json.part")).unwrap();
+        let results = spool.commit_all(batch);
+        let ids: Vec<_> = results.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["rec0", "rec1", "rec2", "rec3", "rec4"]);
+        for (i, (id, result)) in results.iter().enumerate() {
+            if i == 2 {
+                assert!(result.is_err());
+                assert!(!spool.ready_wav(id).exists() && !spool.ready_json(id).exists());
+                assert!(spool.part_wav(id).exists() && spool.provisional_json(id).exists());
+                continue;
+            }
+            result.as_ref().unwrap();
+            assert_eq!(
+                fs::read(spool.ready_wav(id)).unwrap(),
+                format!("RIFF{i}").as_bytes()
+            );
+            let json: Metadata =
+                serde_json::from_slice(&fs::read(spool.ready_json(id)).unwrap()).unwrap();
+            assert_eq!(json.pbx_call_id, format!("call-{i}"));
+            assert!(!spool.provisional_json(id).exists());
+        }
     }
 
     #[test]

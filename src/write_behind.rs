@@ -18,7 +18,9 @@
 //!   [`Store::finished_commits`], and a recording whose write failed (a full
 //!   disk) fails its commit with that write's error, exactly as if it had
 //!   been written in place. The recorder reports a call's outcome once its
-//!   commit has finished ([`Store::commits_later`]);
+//!   commit has finished ([`Store::commits_later`]). The commits of one
+//!   staging buffer are done together, after its writes
+//!   ([`Store::commit_all`]: the spool syncs each directory once for all);
 //! - staged audio is handed over at the latest when the recorder asks for
 //!   finished commits (about once a second of capture time), so a crash
 //!   loses about a second more of a call than when writing in place.
@@ -359,6 +361,7 @@ fn write_all<S: Store>(
     done: &Sender<(String, io::Result<()>)>,
 ) {
     let mut open: HashMap<u64, (S::Output, io::Result<()>)> = HashMap::new();
+    let mut commits = Vec::new();
     for mut staged in queue {
         let mut data = staged.data.get(..staged.used).unwrap_or_default();
         for op in staged.ops.drain(..) {
@@ -375,20 +378,29 @@ fn write_all<S: Store>(
                             .and_then(|_| out.write_all(bytes));
                     }
                 }
-                Op::Commit(slot, id, metadata) => {
-                    let result = match open.remove(&slot) {
-                        Some((out, Ok(()))) => store.commit(&id, out, &metadata),
-                        Some((_, Err(e))) => Err(e),
-                        None => Err(io::Error::other("recording unknown to the writer thread")),
-                    };
-                    let _ = done.send((id, result));
-                }
+                Op::Commit(slot, id, metadata) => match open.remove(&slot) {
+                    // Its writes are all done (they come before it): it is
+                    // committed with the others of this buffer, below.
+                    Some((out, Ok(()))) => commits.push((id, out, *metadata)),
+                    Some((_, Err(e))) => {
+                        let _ = done.send((id, Err(e)));
+                    }
+                    None => {
+                        let error = io::Error::other("recording unknown to the writer thread");
+                        let _ = done.send((id, Err(error)));
+                    }
+                },
                 Op::Discard(slot, id) => {
                     if let Some((out, _)) = open.remove(&slot) {
                         store.discard(&id, out);
                     }
                 }
             }
+        }
+        // The buffer's commits together: the store may make them durable
+        // at once (one sync of each spool directory for all of them).
+        for result in store.commit_all(std::mem::take(&mut commits)) {
+            let _ = done.send(result);
         }
         staged.used = 0;
         let _ = recycle.try_send(staged);
