@@ -403,8 +403,7 @@ impl Spool {
             if self.ready_json(id).exists() {
                 continue;
             }
-            let part_json = self.tmp.join(format!("{id}.json.part"));
-            if let Ok(meta) = read_json::<Metadata>(&part_json) {
+            if let Ok(meta) = read_json::<Metadata>(&self.part_json(id)) {
                 self.finish_commit(id, &meta)?;
                 report.committed.push(id.to_string());
             } else if let Ok(meta) = read_json::<Metadata>(&self.provisional_json(id)) {
@@ -461,7 +460,7 @@ impl Spool {
     fn recover_part(&self, id: &str, report: &mut Recovery) -> io::Result<()> {
         let path = self.part_wav(id);
         let provisional = read_json::<Metadata>(&self.provisional_json(id));
-        let final_meta = read_json::<Metadata>(&self.tmp.join(format!("{id}.json.part")));
+        let final_meta = read_json::<Metadata>(&self.part_json(id));
         let repaired = OpenOptions::new()
             .read(true)
             .write(true)
@@ -546,7 +545,7 @@ impl Spool {
     /// Writes the final metadata and renames WAV then JSON into `ready/`,
     /// exactly as [`Store::commit`] does, for a WAV already fsynced.
     fn finish_commit(&self, id: &str, metadata: &Metadata) -> io::Result<()> {
-        let part_json = self.tmp.join(format!("{id}.json.part"));
+        let part_json = self.part_json(id);
         write_metadata(&part_json, metadata)?;
         rename_if_exists(&self.part_wav(id), &self.ready_wav(id))?;
         sync_dir(&self.ready)?;
@@ -578,6 +577,10 @@ impl Spool {
 
     fn part_wav(&self, id: &str) -> PathBuf {
         self.tmp.join(format!("{id}.wav.part"))
+    }
+
+    fn part_json(&self, id: &str) -> PathBuf {
+        self.tmp.join(format!("{id}.json.part"))
     }
 
     fn provisional_json(&self, id: &str) -> PathBuf {
@@ -779,12 +782,10 @@ impl Spool {
         recordings: Vec<(String, SpoolWav, Metadata)>,
     ) -> Vec<(String, io::Result<()>)> {
         let mut results: Vec<(String, io::Result<()>)> = Vec::with_capacity(recordings.len());
-        let mut part_jsons = Vec::with_capacity(recordings.len());
         for (id, mut wav, metadata) in recordings {
             let synced = wav.sync_all().map_err(|e| annotate(e, &self.part_wav(&id)));
             drop(wav);
-            let part_json = self.tmp.join(format!("{id}.json.part"));
-            let written = synced.and_then(|()| write_metadata(&part_json, &metadata));
+            let written = synced.and_then(|()| write_metadata(&self.part_json(&id), &metadata));
             if let Err(e) = &written {
                 if is_disk_full(e) {
                     tracing::error!(
@@ -794,18 +795,17 @@ impl Spool {
                     );
                 }
             }
-            part_jsons.push(part_json);
             results.push((id, written));
         }
         // Each step for every recording still on its way, then the sync
         // that makes the step durable for all of them.
         let step = |results: &mut Vec<(String, io::Result<()>)>,
-                    act: &dyn Fn(usize, &str) -> io::Result<()>,
+                    act: &dyn Fn(&str) -> io::Result<()>,
                     dir: &Path| {
             let mut acted = false;
-            for (i, (id, result)) in results.iter_mut().enumerate() {
+            for (id, result) in results.iter_mut() {
                 if result.is_ok() {
-                    *result = act(i, id);
+                    *result = act(id);
                     acted |= result.is_ok();
                 }
             }
@@ -820,20 +820,17 @@ impl Spool {
         };
         step(
             &mut results,
-            &|_, id| fs::rename(self.part_wav(id), self.ready_wav(id)),
+            &|id| fs::rename(self.part_wav(id), self.ready_wav(id)),
             &self.ready,
         );
         step(
             &mut results,
-            &|i, id| match part_jsons.get(i) {
-                Some(part_json) => fs::rename(part_json, self.ready_json(id)),
-                None => Err(io::Error::other("metadata of the recording not written")),
-            },
+            &|id| fs::rename(self.part_json(id), self.ready_json(id)),
             &self.ready,
         );
         step(
             &mut results,
-            &|_, id| fs::remove_file(self.provisional_json(id)),
+            &|id| fs::remove_file(self.provisional_json(id)),
             &self.tmp,
         );
         results
