@@ -561,16 +561,24 @@ struct LiveWav {
     len: u64,
 }
 
+impl LiveWav {
+    /// Sends `bytes` to the spool thread, to be written at the position.
+    fn send(&mut self, bytes: Vec<u8>) -> std::io::Result<()> {
+        let len = bytes.len() as u64;
+        if len > 0 {
+            self.io
+                .send(Io::Write(self.slot, self.pos, bytes))
+                .map_err(|_| std::io::Error::other("the spool thread stopped"))?;
+        }
+        self.pos += len;
+        self.len = self.len.max(self.pos);
+        Ok(())
+    }
+}
+
 impl std::io::Write for LiveWav {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.io
-            .send(Io::Write(self.slot, self.pos, buf.to_vec()))
-            .map_err(|_| std::io::Error::other("the spool thread stopped"))?;
-        self.pos += buf.len() as u64;
-        self.len = self.len.max(self.pos);
+        self.send(buf.to_vec())?;
         Ok(buf.len())
     }
 
@@ -589,14 +597,7 @@ impl crate::media::wav::AudioSink for LiveWav {
     ) -> std::io::Result<()> {
         let mut buf = vec![0; len];
         fill(&mut buf)?;
-        if len > 0 {
-            self.io
-                .send(Io::Write(self.slot, self.pos, buf))
-                .map_err(|_| std::io::Error::other("the spool thread stopped"))?;
-        }
-        self.pos += len as u64;
-        self.len = self.len.max(self.pos);
-        Ok(())
+        self.send(buf)
     }
 }
 
