@@ -44,6 +44,20 @@ pub trait Store {
     /// the metadata as known at the answer (duration zero), kept so that a
     /// recording cut short by a crash can be recovered with its metadata.
     fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<Self::Output>;
+    /// [`create`](Self::create), leaving what makes the creation durable
+    /// (the spool's fsyncs) to [`sync_creations`](Self::sync_creations),
+    /// called later off the packet path, for several creations at once.
+    /// What can be refused (quota, full disk) is still refused here. By
+    /// default the same as `create`.
+    fn create_unsynced(&mut self, id: &str, provisional: &Metadata) -> io::Result<Self::Output> {
+        self.create(id, provisional)
+    }
+    /// Makes the creations of `ids` by
+    /// [`create_unsynced`](Self::create_unsynced) durable; one result per
+    /// id, in order. Nothing to do by default.
+    fn sync_creations(&mut self, ids: &[String]) -> Vec<io::Result<()>> {
+        ids.iter().map(|_| Ok(())).collect()
+    }
     /// Makes a finished recording durable and visible with its metadata.
     fn commit(&mut self, id: &str, wav: Self::Output, metadata: &Metadata) -> io::Result<()>;
     /// Throws away a recording that will not be finished.

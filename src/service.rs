@@ -709,29 +709,45 @@ fn spool_io(mut spool: Spool, metrics: &Metrics, io: Receiver<Io>, jobs: SyncSen
     }
 }
 
-fn run_job(spool: &Spool, metrics: &Metrics, wake: &Notify, job: Job) {
-    match job {
-        Job::Created(id) => match spool.sync_created(&id) {
-            // Discarded meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
-            }
-            Ok(()) => {}
-        },
-        Job::Commit(id, wav, metadata) => match spool.commit_recording(&id, wav, &metadata) {
-            Ok(()) => wake.notify_one(),
-            Err(e) => {
-                metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(id = %id, error = %e, "recording lost: cannot commit it to the spool");
-            }
-        },
-    }
-}
+/// Jobs the committer takes at once at most: the creations among them are
+/// made durable together, then their commits done together (one sync of
+/// each spool directory for all of them, not one per recording).
+const COMMIT_BATCH: usize = 1024;
 
+/// The committer thread: takes whatever jobs are queued (up to
+/// [`COMMIT_BATCH`]), syncs their creations, then commits their recordings.
 fn committer(spool: &Spool, metrics: &Metrics, wake: &Notify, jobs: Receiver<Job>) {
-    for job in jobs {
-        run_job(spool, metrics, wake, job);
+    while let Ok(first) = jobs.recv() {
+        let (mut created, mut commits) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Created(id) => created.push(id),
+                Job::Commit(id, wav, metadata) => commits.push((id, wav, *metadata)),
+            }
+            if created.len() + commits.len() < COMMIT_BATCH {
+                next = jobs.try_recv().ok();
+            }
+        }
+        for (id, synced) in created.iter().zip(spool.sync_created(&created)) {
+            match synced {
+                // Discarded meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
+                }
+                Ok(()) => {}
+            }
+        }
+        for (id, committed) in spool.commit_recordings(commits) {
+            match committed {
+                Ok(()) => wake.notify_one(),
+                Err(e) => {
+                    metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(id = %id, error = %e, "recording lost: cannot commit it to the spool");
+                }
+            }
+        }
     }
 }
 

@@ -681,31 +681,16 @@ impl Store for Spool {
 
     fn create(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
         let wav = self.create_unsynced(id, provisional)?;
-        self.sync_created(id)?;
+        let synced = self.sync_created(&[id.to_string()]).pop();
+        synced.unwrap_or_else(|| Err(io::Error::other("creation not synced")))?;
         Ok(wav)
     }
 
-    fn commit(&mut self, id: &str, wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
-        self.commit_recording(id, wav, metadata)
-    }
-
-    fn commit_all(
-        &mut self,
-        recordings: Vec<(String, SpoolWav, Metadata)>,
-    ) -> Vec<(String, io::Result<()>)> {
-        self.commit_recordings(recordings)
-    }
-
-    fn discard(&mut self, id: &str, wav: SpoolWav) {
-        self.discard_recording(id, wav)
-    }
-}
-
-impl Spool {
-    /// [`Store::create`] without its fsyncs: the caller runs
-    /// [`Spool::sync_created`] later (the live service does, off the packet
-    /// path). Until then a crash may lose the provisional metadata.
-    pub fn create_unsynced(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
+    /// The recording's files, without their fsyncs: the caller runs
+    /// [`Spool::sync_created`] later (the live service's committer and the
+    /// write-behind writer do, off the packet path). Until then a crash may
+    /// lose the provisional metadata.
+    fn create_unsynced(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
         if self.quota_bytes > 0 {
             let usage = self.usage()?;
             if usage >= self.quota_bytes {
@@ -750,10 +735,51 @@ impl Spool {
         Ok(wav)
     }
 
-    /// Makes what [`Spool::create_unsynced`] wrote durable.
-    pub fn sync_created(&self, id: &str) -> io::Result<()> {
-        File::open(self.provisional_json(id))?.sync_all()?;
-        sync_dir(&self.tmp)
+    fn sync_creations(&mut self, ids: &[String]) -> Vec<io::Result<()>> {
+        self.sync_created(ids)
+    }
+
+    fn commit(&mut self, id: &str, wav: SpoolWav, metadata: &Metadata) -> io::Result<()> {
+        self.commit_recording(id, wav, metadata)
+    }
+
+    fn commit_all(
+        &mut self,
+        recordings: Vec<(String, SpoolWav, Metadata)>,
+    ) -> Vec<(String, io::Result<()>)> {
+        self.commit_recordings(recordings)
+    }
+
+    fn discard(&mut self, id: &str, wav: SpoolWav) {
+        self.discard_recording(id, wav)
+    }
+}
+
+impl Spool {
+    /// Makes what [`Store::create_unsynced`] wrote for each of `ids`
+    /// durable: each provisional metadata file, then the `tmp/` directory
+    /// (the new files' names) once for all of them. One result per id, in
+    /// order; a failed directory sync fails every one.
+    pub fn sync_created(&self, ids: &[String]) -> Vec<io::Result<()>> {
+        let mut results: Vec<io::Result<()>> = ids
+            .iter()
+            .map(|id| {
+                let path = self.provisional_json(id);
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| annotate(e, &path))
+            })
+            .collect();
+        if ids.is_empty() {
+            return results;
+        }
+        if let Err(e) = sync_dir(&self.tmp) {
+            let e = annotate(e, &self.tmp);
+            for result in results.iter_mut().filter(|r| r.is_ok()) {
+                *result = Err(io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        results
     }
 
     /// [`Store::commit`] (fsync, rename into `ready/`), callable from any
@@ -1024,6 +1050,35 @@ pub(crate) mod tests {
             serde_json::from_slice(&fs::read(spool.ready_json("rec1")).unwrap()).unwrap();
         assert_eq!(json, meta());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn creations_are_synced_together_each_with_its_own_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap();
+        let mut wavs = Vec::new();
+        for id in ["rec0", "rec1", "rec2"] {
+            let wav = spool.create_unsynced(id, &meta()).unwrap();
+            // What the crash recovery reads back is there before the sync.
+            let json: Metadata =
+                serde_json::from_slice(&fs::read(spool.provisional_json(id)).unwrap()).unwrap();
+            assert_eq!(json, meta());
+            wavs.push((id, wav));
+        }
+        let (id, discarded) = wavs.remove(1);
+        spool.discard(id, discarded);
+        let ids = ["rec0", "rec1", "rec2"].map(String::from);
+        let results = spool.sync_creations(&ids);
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        let gone = results[1].as_ref().unwrap_err();
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        assert!(gone.to_string().contains("rec1"), "{gone}");
+        assert!(spool.sync_creations(&[]).is_empty());
+        for (id, wav) in wavs {
+            spool.commit(id, wav, &meta()).unwrap();
+            assert!(spool.ready_wav(id).exists() && !spool.provisional_json(id).exists());
+        }
     }
 
     #[test]

@@ -8,7 +8,11 @@
 //! packet path instead of inside it:
 //!
 //! - recordings are created by the wrapped store on the caller's thread, so
-//!   a refusal (quota, full disk) is known at once, as before;
+//!   a refusal (quota, full disk) is known at once, as before, but without
+//!   the fsyncs that make a creation durable
+//!   ([`Store::create_unsynced`]): the writer makes each staging buffer's
+//!   creations durable together, before its writes
+//!   ([`Store::sync_creations`]: one sync of the spool's `tmp/` for all);
 //! - writes, and the creations and commits among them, are gathered in a
 //!   staging buffer and handed over [`STAGING_BYTES`] at a time (one
 //!   hand-over, and at most one wake-up of the writer, per megabyte of
@@ -53,8 +57,9 @@ pub const STAGING_BUFFERS: usize = 4;
 
 /// One operation for the writer thread.
 enum Op<W> {
-    /// A new recording's output, written by the writer from now on.
-    Adopt(u64, W),
+    /// A new recording's output (and id), written by the writer from now
+    /// on; its creation is made durable first.
+    Adopt(u64, W, String),
     /// Write the next `len` bytes of the staged data at an offset.
     Write(u64, u64, usize),
     /// Commit the recording (id, final metadata) after its writes.
@@ -232,11 +237,14 @@ impl<S: Store> Store for WriteBehind<S> {
         if queue.borrow().full.is_none() {
             return Err(stopped());
         }
-        let out = self.inner.create(id, provisional)?;
+        // Refusals are known here; the fsyncs are the writer's.
+        let out = self.inner.create_unsynced(id, provisional)?;
         self.next += 1;
         let slot = self.next;
         // Cannot fail: the writer is known to be there.
-        queue.borrow_mut().stage(Op::Adopt(slot, out), &[])?;
+        queue
+            .borrow_mut()
+            .stage(Op::Adopt(slot, out, id.to_string()), &[])?;
         Ok(BehindWav {
             slot,
             queue,
@@ -363,10 +371,27 @@ fn write_all<S: Store>(
     let mut open: HashMap<u64, (S::Output, io::Result<()>)> = HashMap::new();
     let mut commits = Vec::new();
     for mut staged in queue {
+        // The buffer's creations made durable together, before any of its
+        // writes (the spool syncs `tmp/` once for all of them). One that
+        // cannot be synced is still written: only a crash before its commit
+        // could lose its provisional metadata.
+        let created: Vec<String> = staged
+            .ops
+            .iter_mut()
+            .filter_map(|op| match op {
+                Op::Adopt(_, _, id) => Some(std::mem::take(id)),
+                _ => None,
+            })
+            .collect();
+        for (id, synced) in created.iter().zip(store.sync_creations(&created)) {
+            if let Err(e) = synced {
+                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata");
+            }
+        }
         let mut data = staged.data.get(..staged.used).unwrap_or_default();
         for op in staged.ops.drain(..) {
             match op {
-                Op::Adopt(slot, out) => {
+                Op::Adopt(slot, out, _) => {
                     open.insert(slot, (out, Ok(())));
                 }
                 Op::Write(slot, pos, len) => {
@@ -419,6 +444,16 @@ mod tests {
     struct Seen {
         committed: Vec<(String, Vec<u8>)>,
         discarded: Vec<String>,
+        /// Creations and their syncs, with the thread that did them.
+        created: Vec<String>,
+    }
+
+    /// "caller" or "writer": the thread running this.
+    fn thread() -> &'static str {
+        match std::thread::current().name() {
+            Some("taprec-write") => "writer",
+            _ => "caller",
+        }
     }
 
     /// A store that keeps what is committed; its outputs fail every write
@@ -465,11 +500,31 @@ mod tests {
 
     impl Store for Kept {
         type Output = Limited;
-        fn create(&mut self, _: &str, _: &Metadata) -> io::Result<Limited> {
+        fn create(&mut self, id: &str, _: &Metadata) -> io::Result<Limited> {
+            let line = format!("{id} created and synced by the {}", thread());
+            self.seen.lock().unwrap().created.push(line);
             Ok(Limited {
                 room: self.room,
                 data: Cursor::new(Vec::new()),
             })
+        }
+        fn create_unsynced(&mut self, id: &str, _: &Metadata) -> io::Result<Limited> {
+            let line = format!("{id} created by the {}", thread());
+            self.seen.lock().unwrap().created.push(line);
+            Ok(Limited {
+                room: self.room,
+                data: Cursor::new(Vec::new()),
+            })
+        }
+        fn sync_creations(&mut self, ids: &[String]) -> Vec<io::Result<()>> {
+            let line = format!("{} synced by the {}", ids.join(" "), thread());
+            self.seen.lock().unwrap().created.push(line);
+            ids.iter()
+                .map(|id| match id.as_str() {
+                    "unsyncable" => Err(io::Error::other("cannot sync")),
+                    _ => Ok(()),
+                })
+                .collect()
         }
         fn commit(&mut self, id: &str, wav: Limited, _: &Metadata) -> io::Result<()> {
             let mut seen = self.seen.lock().unwrap();
@@ -508,6 +563,55 @@ mod tests {
             vec![("a".to_string(), b"01ab456789!".to_vec())]
         );
         assert_eq!(seen.discarded, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn creations_are_synced_by_the_writer_together_before_their_writes() {
+        let kept = Kept::new(1 << 20);
+        let mut store = WriteBehind::new(kept.clone()).unwrap();
+        let mut recordings = Vec::new();
+        for id in ["a", "unsyncable", "b"] {
+            let mut wav = store.create(id, &meta()).unwrap();
+            wav.write_all(id.as_bytes()).unwrap();
+            recordings.push((id, wav));
+        }
+        for (id, wav) in recordings {
+            store.commit(id, wav, &meta()).unwrap();
+        }
+        let finished = store.finished_commits(true);
+        // One that could not be synced is still recorded (only a crash
+        // could have lost its provisional metadata).
+        assert!(finished.iter().all(|(_, r)| r.is_ok()), "{finished:?}");
+        let c = store.create("c", &meta()).unwrap();
+        store.commit("c", c, &meta()).unwrap();
+        assert_eq!(store.finished_commits(true).len(), 1);
+        drop(store);
+        let seen = kept.seen.lock().unwrap();
+        assert_eq!(
+            seen.created,
+            [
+                "a created by the caller",
+                "unsyncable created by the caller",
+                "b created by the caller",
+                "a unsyncable b synced by the writer",
+                "c created by the caller",
+                "c synced by the writer",
+            ]
+        );
+        let committed: Vec<_> = seen
+            .committed
+            .iter()
+            .map(|(id, d)| (id.as_str(), d.as_slice()))
+            .collect();
+        assert_eq!(
+            committed,
+            [
+                ("a", &b"a"[..]),
+                ("unsyncable", b"unsyncable"),
+                ("b", b"b"),
+                ("c", b"")
+            ]
+        );
     }
 
     #[test]
