@@ -360,7 +360,7 @@ impl Metrics {
                 &mut out,
                 "taprec_spool_bytes",
                 "Bytes held by the spool (what the quota counts).",
-                spool.usage().unwrap_or(0),
+                spool.quota_usage().unwrap_or(0),
             );
             counter(
                 &mut out,

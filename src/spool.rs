@@ -50,7 +50,11 @@
 //! Quota: with a quota set ([`Spool::with_quota`]), [`Store::create`] refuses
 //! new recordings while the files under the spool take that many bytes or
 //! more (logged as an error and counted in [`Spool::refused`]); nothing
-//! already queued is ever deleted to make room.
+//! already queued is ever deleted to make room. What the files take is not
+//! scanned at each new call (that would cost the packet thread time in
+//! proportion to the spool: `sent/` keeps a week of recordings by default)
+//! but estimated: the last scan, made every [`USAGE_RESCAN`] on a thread of
+//! its own, plus what this process's recordings have grown by since.
 //!
 //! A full filesystem (ENOSPC, or EDQUOT) is handled the same way, as the
 //! writes fail: a recording that cannot be created is refused and leaves no
@@ -91,6 +95,39 @@ pub struct Spool {
     /// Recordings that may still keep their file open (shared by clones);
     /// see [`SpoolWav`].
     open_permits: Arc<AtomicUsize>,
+    /// What the files take, as the quota sees it (with a quota only).
+    usage: Option<Arc<UsageEstimate>>,
+}
+
+/// How often the spool's files are rescanned for the quota.
+pub const USAGE_RESCAN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The bytes the spool's files take, as the quota sees it, shared by clones:
+/// the last scan plus what recordings' WAVs have grown by since it began
+/// (a file deleted since is still counted until the next scan; what the
+/// scan saw of a write made during it is counted twice until the next).
+#[derive(Debug, Default)]
+struct UsageEstimate {
+    /// The last scan's total, and `grown` when it began.
+    scanned: std::sync::Mutex<(u64, u64)>,
+    /// Bytes appended to recordings' WAVs by this process (only grows).
+    grown: AtomicU64,
+}
+
+impl UsageEstimate {
+    fn bytes(&self) -> u64 {
+        let (scanned, grown_then) = *self.scanned.lock().unwrap_or_else(|p| p.into_inner());
+        let grown = self.grown.load(Ordering::Relaxed);
+        scanned.saturating_add(grown.saturating_sub(grown_then))
+    }
+
+    /// Scans the folders of `spool` and takes the result.
+    fn rescan(&self, spool: &Spool) -> io::Result<()> {
+        let grown_then = self.grown.load(Ordering::Relaxed);
+        let scanned = spool.usage()?;
+        *self.scanned.lock().unwrap_or_else(|p| p.into_inner()) = (scanned, grown_then);
+        Ok(())
+    }
 }
 
 /// What the server said when it accepted a recording, kept in
@@ -182,14 +219,55 @@ impl Spool {
             refused: Arc::new(AtomicU64::new(0)),
             lock: None,
             open_permits: Arc::new(AtomicUsize::new(open_file_budget())),
+            usage: None,
         })
     }
 
     /// Sets the quota: [`Store::create`] refuses new recordings while the
-    /// spool holds `bytes` or more (0: no quota).
+    /// spool holds `bytes` or more (0: no quota). Scans the spool's files
+    /// once now, then every [`USAGE_RESCAN`] on a thread of its own
+    /// (`taprec-spool-usage`, gone once the spool and its clones are).
     pub fn with_quota(mut self, bytes: u64) -> Spool {
         self.quota_bytes = bytes;
+        if bytes == 0 || self.usage.is_some() {
+            return self;
+        }
+        let estimate = Arc::new(UsageEstimate::default());
+        if let Err(e) = estimate.rescan(&self) {
+            tracing::warn!(spool = %self.dir.display(), error = %e, "cannot measure the spool for its quota");
+        }
+        let weak = Arc::downgrade(&estimate);
+        let scanner = Spool {
+            usage: None,
+            lock: None,
+            ..self.clone()
+        };
+        let spawned = std::thread::Builder::new()
+            .name("taprec-spool-usage".into())
+            .spawn(move || loop {
+                std::thread::sleep(USAGE_RESCAN);
+                let Some(estimate) = weak.upgrade() else {
+                    return;
+                };
+                if let Err(e) = estimate.rescan(&scanner) {
+                    tracing::warn!(error = %e, "cannot measure the spool for its quota");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the spool usage thread: the quota counts deletions only as of now");
+        }
+        self.usage = Some(estimate);
         self
+    }
+
+    /// The bytes the spool's files take as the quota sees them: the last
+    /// scan plus what recordings have grown by since ([`usage`](Self::usage)
+    /// without a quota).
+    pub fn quota_usage(&self) -> io::Result<u64> {
+        match &self.usage {
+            Some(estimate) => Ok(estimate.bytes()),
+            None => self.usage(),
+        }
     }
 
     /// Takes the spool for this process (an exclusive lock on `<dir>/.lock`,
@@ -692,7 +770,7 @@ impl Store for Spool {
     /// lose the provisional metadata.
     fn create_unsynced(&mut self, id: &str, provisional: &Metadata) -> io::Result<SpoolWav> {
         if self.quota_bytes > 0 {
-            let usage = self.usage()?;
+            let usage = self.quota_usage()?;
             if usage >= self.quota_bytes {
                 let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
                 tracing::error!(
@@ -715,7 +793,8 @@ impl Store for Spool {
             .create_new(true)
             .open(&path)
             .map_err(|e| annotate(e, &path))?;
-        let wav = SpoolWav::new(path, wav, &self.open_permits);
+        let mut wav = SpoolWav::new(path, wav, &self.open_permits);
+        wav.grown = self.usage.clone();
         let meta_path = self.provisional_json(id);
         let written = File::create(&meta_path)
             .and_then(|mut meta| meta.write_all(&json_bytes(provisional)?))
@@ -913,6 +992,8 @@ pub struct SpoolWav {
     len: u64,
     /// A write failed because the disk is full (logged once).
     disk_full: bool,
+    /// The quota's estimate, told how much the file grows.
+    grown: Option<Arc<UsageEstimate>>,
 }
 
 impl SpoolWav {
@@ -929,6 +1010,7 @@ impl SpoolWav {
             pos: 0,
             len: 0,
             disk_full: false,
+            grown: None,
         }
     }
 
@@ -976,7 +1058,14 @@ impl Write for SpoolWav {
             }
         };
         self.pos += written as u64;
-        self.len = self.len.max(self.pos);
+        if self.pos > self.len {
+            if let Some(estimate) = &self.grown {
+                estimate
+                    .grown
+                    .fetch_add(self.pos - self.len, Ordering::Relaxed);
+            }
+            self.len = self.pos;
+        }
         Ok(written)
     }
 
@@ -1176,6 +1265,31 @@ pub(crate) mod tests {
         // Nothing queued was deleted.
         assert!(spool.ready_wav("q1").exists());
         assert_eq!(spool.list(Folder::Ready).unwrap(), ["q1"]);
+    }
+
+    #[test]
+    fn the_quota_counts_growth_at_once_and_deletions_at_the_next_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("sent")).unwrap();
+        fs::write(dir.path().join("sent").join("old.wav"), [0u8; 1000]).unwrap();
+        let mut spool = Spool::open(dir.path()).unwrap().with_quota(1 << 20);
+        // The scan at start saw the old recording.
+        assert_eq!(spool.quota_usage().unwrap(), 1000);
+        let mut wav = spool.create("q1", &meta()).unwrap();
+        wav.write_all(&[1u8; 300]).unwrap();
+        // Rewriting bytes already there does not grow the file.
+        io::Seek::seek(&mut wav, io::SeekFrom::Start(0)).unwrap();
+        wav.write_all(&[2u8; 100]).unwrap();
+        // Growth is counted at once, without a scan (the new metadata,
+        // small, waits for the next scan).
+        assert_eq!(spool.clone().quota_usage().unwrap(), 1300);
+        spool.commit("q1", wav, &meta()).unwrap();
+        fs::remove_file(dir.path().join("sent").join("old.wav")).unwrap();
+        assert_eq!(spool.quota_usage().unwrap(), 1300);
+        // The next scan sees the deletion and the metadata.
+        spool.usage.as_ref().unwrap().rescan(&spool).unwrap();
+        assert_eq!(spool.quota_usage().unwrap(), spool.usage().unwrap());
+        assert!(spool.usage().unwrap() > 300 && spool.usage().unwrap() < 1300);
     }
 
     #[test]
