@@ -471,6 +471,15 @@ mod tests {
                 room,
             }
         }
+
+        /// A new recording's output, noting `line` among the creations.
+        fn output(&self, line: String) -> Limited {
+            self.seen.lock().unwrap().created.push(line);
+            Limited {
+                room: self.room,
+                data: Cursor::new(Vec::new()),
+            }
+        }
     }
 
     struct Limited {
@@ -501,20 +510,10 @@ mod tests {
     impl Store for Kept {
         type Output = Limited;
         fn create(&mut self, id: &str, _: &Metadata) -> io::Result<Limited> {
-            let line = format!("{id} created and synced by the {}", thread());
-            self.seen.lock().unwrap().created.push(line);
-            Ok(Limited {
-                room: self.room,
-                data: Cursor::new(Vec::new()),
-            })
+            Ok(self.output(format!("{id} created and synced by the {}", thread())))
         }
         fn create_unsynced(&mut self, id: &str, _: &Metadata) -> io::Result<Limited> {
-            let line = format!("{id} created by the {}", thread());
-            self.seen.lock().unwrap().created.push(line);
-            Ok(Limited {
-                room: self.room,
-                data: Cursor::new(Vec::new()),
-            })
+            Ok(self.output(format!("{id} created by the {}", thread())))
         }
         fn sync_creations(&mut self, ids: &[String]) -> Vec<io::Result<()>> {
             let line = format!("{} synced by the {}", ids.join(" "), thread());
