@@ -92,11 +92,20 @@ pub struct Spool {
     refused: Arc<AtomicU64>,
     /// The lock file, while this process holds the spool.
     lock: Option<Arc<File>>,
-    /// Recordings that may still keep their file open (shared by clones);
-    /// see [`SpoolWav`].
-    open_permits: Arc<AtomicUsize>,
+    /// What the recordings share: permits to keep their file open (see
+    /// [`SpoolWav`]) and how much they have grown.
+    files: Arc<OpenFiles>,
     /// What the files take, as the quota sees it (with a quota only).
     usage: Option<Arc<UsageEstimate>>,
+}
+
+/// What the spool's recordings share, by their clones too: the permits to
+/// keep a file open (see [`SpoolWav`]) and the bytes they have grown by.
+#[derive(Debug)]
+struct OpenFiles {
+    permits: AtomicUsize,
+    /// Bytes appended to recordings' WAVs by this process (only grows).
+    grown: AtomicU64,
 }
 
 /// How often the spool's files are rescanned for the quota.
@@ -108,22 +117,20 @@ pub const USAGE_RESCAN: std::time::Duration = std::time::Duration::from_secs(5);
 /// scan saw of a write made during it is counted twice until the next).
 #[derive(Debug, Default)]
 struct UsageEstimate {
-    /// The last scan's total, and `grown` when it began.
+    /// The last scan's total, and [`OpenFiles::grown`] when it began.
     scanned: std::sync::Mutex<(u64, u64)>,
-    /// Bytes appended to recordings' WAVs by this process (only grows).
-    grown: AtomicU64,
 }
 
 impl UsageEstimate {
-    fn bytes(&self) -> u64 {
+    fn bytes(&self, spool: &Spool) -> u64 {
         let (scanned, grown_then) = *self.scanned.lock().unwrap_or_else(|p| p.into_inner());
-        let grown = self.grown.load(Ordering::Relaxed);
+        let grown = spool.files.grown.load(Ordering::Relaxed);
         scanned.saturating_add(grown.saturating_sub(grown_then))
     }
 
     /// Scans the folders of `spool` and takes the result.
     fn rescan(&self, spool: &Spool) -> io::Result<()> {
-        let grown_then = self.grown.load(Ordering::Relaxed);
+        let grown_then = spool.files.grown.load(Ordering::Relaxed);
         let scanned = spool.usage()?;
         *self.scanned.lock().unwrap_or_else(|p| p.into_inner()) = (scanned, grown_then);
         Ok(())
@@ -218,7 +225,10 @@ impl Spool {
             quota_bytes: 0,
             refused: Arc::new(AtomicU64::new(0)),
             lock: None,
-            open_permits: Arc::new(AtomicUsize::new(open_file_budget())),
+            files: Arc::new(OpenFiles {
+                permits: AtomicUsize::new(open_file_budget()),
+                grown: AtomicU64::new(0),
+            }),
             usage: None,
         })
     }
@@ -265,7 +275,7 @@ impl Spool {
     /// without a quota).
     pub fn quota_usage(&self) -> io::Result<u64> {
         match &self.usage {
-            Some(estimate) => Ok(estimate.bytes()),
+            Some(estimate) => Ok(estimate.bytes(self)),
             None => self.usage(),
         }
     }
@@ -793,8 +803,7 @@ impl Store for Spool {
             .create_new(true)
             .open(&path)
             .map_err(|e| annotate(e, &path))?;
-        let mut wav = SpoolWav::new(path, wav, &self.open_permits);
-        wav.grown = self.usage.clone();
+        let wav = SpoolWav::new(path, wav, &self.files);
         let meta_path = self.provisional_json(id);
         let written = File::create(&meta_path)
             .and_then(|mut meta| meta.write_all(&json_bytes(provisional)?))
@@ -985,32 +994,30 @@ pub struct SpoolWav {
     path: PathBuf,
     /// The open file, while this recording holds a permit.
     file: Option<File>,
-    permits: Arc<AtomicUsize>,
+    files: Arc<OpenFiles>,
     /// Where the next write goes.
     pos: u64,
     /// Length of the file (largest end written).
     len: u64,
     /// A write failed because the disk is full (logged once).
     disk_full: bool,
-    /// The quota's estimate, told how much the file grows.
-    grown: Option<Arc<UsageEstimate>>,
 }
 
 impl SpoolWav {
     /// Wraps a freshly created (empty) file; closes it at once when no permit
     /// is left.
-    fn new(path: PathBuf, file: File, permits: &Arc<AtomicUsize>) -> SpoolWav {
-        let taken = permits
+    fn new(path: PathBuf, file: File, files: &Arc<OpenFiles>) -> SpoolWav {
+        let taken = files
+            .permits
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok();
         SpoolWav {
             path,
             file: taken.then_some(file),
-            permits: Arc::clone(permits),
+            files: Arc::clone(files),
             pos: 0,
             len: 0,
             disk_full: false,
-            grown: None,
         }
     }
 
@@ -1059,11 +1066,9 @@ impl Write for SpoolWav {
         };
         self.pos += written as u64;
         if self.pos > self.len {
-            if let Some(estimate) = &self.grown {
-                estimate
-                    .grown
-                    .fetch_add(self.pos - self.len, Ordering::Relaxed);
-            }
+            self.files
+                .grown
+                .fetch_add(self.pos - self.len, Ordering::Relaxed);
             self.len = self.pos;
         }
         Ok(written)
@@ -1097,7 +1102,7 @@ pub(crate) fn seek_target(pos: u64, len: u64, to: io::SeekFrom) -> io::Result<u6
 impl Drop for SpoolWav {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            self.permits.fetch_add(1, Ordering::AcqRel);
+            self.files.permits.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -1214,7 +1219,7 @@ pub(crate) mod tests {
         use crate::media::{Law, SampleFormat};
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path()).unwrap();
-        spool.open_permits.store(1, Ordering::Release);
+        spool.files.permits.store(1, Ordering::Release);
         let format = SampleFormat::G711(Law::Ulaw);
         let mut writers = Vec::new();
         for id in ["open", "closed"] {
@@ -1222,7 +1227,7 @@ pub(crate) mod tests {
             let buffered = std::io::BufWriter::with_capacity(64, wav);
             writers.push((id, WavWriter::new(buffered, format, 2).unwrap()));
         }
-        assert!(writers[0].1.frames() == 0 && spool.open_permits.load(Ordering::Acquire) == 0);
+        assert!(writers[0].1.frames() == 0 && spool.files.permits.load(Ordering::Acquire) == 0);
         for (_, w) in &mut writers {
             for i in 0..100u8 {
                 w.write_g711(&[i, 255 - i]).unwrap();
@@ -1239,7 +1244,7 @@ pub(crate) mod tests {
             assert_eq!(&data[198..200], &[99, 156], "{id}");
         }
         // Both permits are back once the recordings are done.
-        assert_eq!(spool.open_permits.load(Ordering::Acquire), 1);
+        assert_eq!(spool.files.permits.load(Ordering::Acquire), 1);
     }
 
     #[test]
