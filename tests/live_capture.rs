@@ -397,13 +397,26 @@ fn check_audio(wav: &Path, min_secs: f64) {
         &audio.right[mid - 4000..mid + 4000],
     );
     assert!(rms(l) > 1000.0 && rms(r) > 1000.0, "silent channel");
+    // On failure, each channel's tone ratio per 100 ms of the whole
+    // recording says where the audio went wrong.
+    let per_tenth = |c: &[i16], hz| -> Vec<String> {
+        c.chunks(800)
+            .map(|s| format!("{:.2}", tone_ratio(s, hz)))
+            .collect()
+    };
     assert!(
         tone_ratio(l, CALLER_HZ) > 0.8,
-        "left is not the caller's tone"
+        "left is not the caller's tone ({:.3} in the middle second of {} s); per 100 ms: {:?}",
+        tone_ratio(l, CALLER_HZ),
+        audio.seconds(),
+        per_tenth(&audio.left, CALLER_HZ)
     );
     assert!(
         tone_ratio(r, CALLEE_HZ) > 0.8,
-        "right is not the callee's tone"
+        "right is not the callee's tone ({:.3} in the middle second of {} s); per 100 ms: {:?}",
+        tone_ratio(r, CALLEE_HZ),
+        audio.seconds(),
+        per_tenth(&audio.right, CALLEE_HZ)
     );
     assert!(tone_ratio(l, CALLEE_HZ) < 0.05 && tone_ratio(r, CALLER_HZ) < 0.05);
 }
