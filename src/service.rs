@@ -729,16 +729,7 @@ fn committer(spool: &Spool, metrics: &Metrics, wake: &Notify, jobs: Receiver<Job
                 next = jobs.try_recv().ok();
             }
         }
-        for (id, synced) in created.iter().zip(spool.sync_created(&created)) {
-            match synced {
-                // Discarded meanwhile.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
-                }
-                Ok(()) => {}
-            }
-        }
+        crate::spool::warn_unsynced_creations(&created, spool.sync_created(&created));
         for (id, committed) in spool.commit_recordings(commits) {
             match committed {
                 Ok(()) => wake.notify_one(),

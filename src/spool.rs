@@ -684,6 +684,37 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Syncs `dir` once for the steps whose result is still `Ok` (it makes them
+/// durable); if that fails, each of them fails with its error. Does nothing
+/// when none is `Ok`.
+fn sync_dir_for<'a>(dir: &Path, results: impl Iterator<Item = &'a mut io::Result<()>>) {
+    let mut waiting: Vec<&mut io::Result<()>> = results.filter(|r| r.is_ok()).collect();
+    if waiting.is_empty() {
+        return;
+    }
+    if let Err(e) = sync_dir(dir) {
+        let e = annotate(e, dir);
+        for result in waiting.iter_mut() {
+            **result = Err(io::Error::new(e.kind(), e.to_string()));
+        }
+    }
+}
+
+/// Logs the creations among `ids` that [`Store::sync_creations`] could not
+/// make durable (`results`, one per id); one removed meanwhile (discarded)
+/// is not worth a warning.
+pub fn warn_unsynced_creations(ids: &[String], results: Vec<io::Result<()>>) {
+    for (id, synced) in ids.iter().zip(results) {
+        match synced {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata")
+            }
+            Ok(()) => {}
+        }
+    }
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<T> {
     let bytes = fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| annotate(e.into(), path))
@@ -858,15 +889,7 @@ impl Spool {
                     .map_err(|e| annotate(e, &path))
             })
             .collect();
-        if ids.is_empty() {
-            return results;
-        }
-        if let Err(e) = sync_dir(&self.tmp) {
-            let e = annotate(e, &self.tmp);
-            for result in results.iter_mut().filter(|r| r.is_ok()) {
-                *result = Err(io::Error::new(e.kind(), e.to_string()));
-            }
-        }
+        sync_dir_for(&self.tmp, results.iter_mut());
         results
     }
 
@@ -916,21 +939,12 @@ impl Spool {
         let step = |results: &mut Vec<(String, io::Result<()>)>,
                     act: &dyn Fn(&str) -> io::Result<()>,
                     dir: &Path| {
-            let mut acted = false;
             for (id, result) in results.iter_mut() {
                 if result.is_ok() {
                     *result = act(id);
-                    acted |= result.is_ok();
                 }
             }
-            if !acted {
-                return;
-            }
-            if let Err(e) = sync_dir(dir) {
-                for (_, result) in results.iter_mut().filter(|(_, r)| r.is_ok()) {
-                    *result = Err(io::Error::new(e.kind(), e.to_string()));
-                }
-            }
+            sync_dir_for(dir, results.iter_mut().map(|(_, r)| r));
         };
         step(
             &mut results,

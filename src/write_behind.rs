@@ -383,11 +383,7 @@ fn write_all<S: Store>(
                 _ => None,
             })
             .collect();
-        for (id, synced) in created.iter().zip(store.sync_creations(&created)) {
-            if let Err(e) = synced {
-                tracing::warn!(id = %id, error = %e, "cannot sync a new recording's metadata");
-            }
-        }
+        crate::spool::warn_unsynced_creations(&created, store.sync_creations(&created));
         let mut data = staged.data.get(..staged.used).unwrap_or_default();
         for op in staged.ops.drain(..) {
             match op {
