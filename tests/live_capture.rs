@@ -410,20 +410,19 @@ fn check_audio(wav: &Path, min_secs: f64) {
             .map(|s| format!("{:.2}", tone_ratio(s, hz)))
             .collect()
     };
-    assert!(
-        blocks_with(l, CALLER_HZ) >= 8,
-        "left is not the caller's tone (in {} of 10 blocks of the middle second of {} s); per 100 ms: {:?}",
-        blocks_with(l, CALLER_HZ),
-        audio.seconds(),
-        per_tenth(&audio.left, CALLER_HZ)
-    );
-    assert!(
-        blocks_with(r, CALLEE_HZ) >= 8,
-        "right is not the callee's tone (in {} of 10 blocks of the middle second of {} s); per 100 ms: {:?}",
-        blocks_with(r, CALLEE_HZ),
-        audio.seconds(),
-        per_tenth(&audio.right, CALLEE_HZ)
-    );
+    let channels = [
+        ("left", "caller's", l, &audio.left, CALLER_HZ),
+        ("right", "callee's", r, &audio.right, CALLEE_HZ),
+    ];
+    for (side, party, middle, whole, hz) in channels {
+        let blocks = blocks_with(middle, hz);
+        assert!(
+            blocks >= 8,
+            "{side} is not the {party} tone (in {blocks} of 10 blocks of the middle second of {} s); per 100 ms: {:?}",
+            audio.seconds(),
+            per_tenth(whole, hz)
+        );
+    }
     assert!(tone_ratio(l, CALLEE_HZ) < 0.05 && tone_ratio(r, CALLER_HZ) < 0.05);
 }
 
