@@ -1251,9 +1251,7 @@ impl<S: Store> Core<S> {
         };
         self.free.push(slot_id);
         self.by_call_id.remove(&slot.dialog.call_id);
-        for addr in &slot.media_addrs {
-            self.index.remove_if_owned(addr, slot_id);
-        }
+        self.index.remove_call(&slot.media_addrs, slot_id);
         self.tombstones
             .insert(slot.dialog.call_id.clone(), self.clock.unwrap_or(end));
         if let Some((other, _, _)) = &slot.link {

@@ -29,8 +29,11 @@ pub struct Leg {
 #[derive(Debug, Default)]
 pub struct MediaIndex {
     map: AddrTable,
-    /// Bumped on every removal: a remembered `known_peer` of an older
-    /// generation may have been removed since and is checked again.
+    /// Bumped when an address that some entry may remember as its
+    /// `known_peer` is removed: a remembered peer of an older generation
+    /// may have been removed since and is checked again. Removals nobody
+    /// remembers (most of them: a call's own addresses, removed together
+    /// when it ends) leave it, so other calls' streams keep theirs.
     generation: u32,
 }
 
@@ -241,6 +244,38 @@ struct Entry {
     known_peer: u64,
     /// [`MediaIndex::generation`] when `known_peer` was checked.
     known_generation: u32,
+    /// Who may remember this address as their `known_peer`:
+    /// [`BY_OWN_CALL`] (entries of the call that owned it then) and
+    /// [`BY_OTHER_CALL`]. Set when one does, cleared only with the entry.
+    remembered: u8,
+}
+
+/// [`Entry::remembered`]: an entry of the same call may remember it.
+const BY_OWN_CALL: u8 = 1;
+/// [`Entry::remembered`]: an entry of another call may remember it.
+const BY_OTHER_CALL: u8 = 2;
+
+impl Entry {
+    fn new(leg: Leg) -> Self {
+        Entry {
+            leg,
+            known_peer: 0,
+            known_generation: 0,
+            remembered: 0,
+        }
+    }
+
+    /// `self` replacing `old` under the same key: who may remember the
+    /// address stays, and rememberers of `old`'s call are another call's
+    /// when the address moves to another call.
+    fn replacing(mut self, old: &Entry) -> Self {
+        self.remembered = if old.leg.slot == self.leg.slot || old.remembered == 0 {
+            old.remembered
+        } else {
+            BY_OTHER_CALL
+        };
+        self
+    }
 }
 
 /// Which party sent a matched RTP packet, and how it was matched.
@@ -283,24 +318,20 @@ impl MediaIndex {
     /// Returns true when the address now leads to `slot`.
     pub fn announce(&mut self, addr: SocketAddr, slot: u32, owner: Role, firsthand: bool) -> bool {
         let key = Key::new(&addr);
-        if let Some(Entry { leg: existing, .. }) = self.map.get(&key) {
-            if existing.slot != slot && existing.firsthand && !existing.learned && !firsthand {
+        let mut entry = Entry::new(Leg {
+            slot,
+            owner,
+            learned: false,
+            firsthand,
+        });
+        if let Some(existing) = self.map.get(&key) {
+            let leg = existing.leg;
+            if leg.slot != slot && leg.firsthand && !leg.learned && !firsthand {
                 return false;
             }
+            entry = entry.replacing(existing);
         }
-        self.map.insert(
-            key,
-            Entry {
-                leg: Leg {
-                    slot,
-                    owner,
-                    learned: false,
-                    firsthand,
-                },
-                known_peer: 0,
-                known_generation: 0,
-            },
-        );
+        self.map.insert(key, entry);
         true
     }
 
@@ -313,16 +344,12 @@ impl MediaIndex {
         }
         self.map.insert(
             key,
-            Entry {
-                leg: Leg {
-                    slot,
-                    owner,
-                    learned: true,
-                    firsthand: false,
-                },
-                known_peer: 0,
-                known_generation: 0,
-            },
+            Entry::new(Leg {
+                slot,
+                owner,
+                learned: true,
+                firsthand: false,
+            }),
         );
         true
     }
@@ -374,12 +401,24 @@ impl MediaIndex {
                 && entry.known_peer == peer
                 && entry.known_generation == generation,
         };
-        if found.source_known || !self.map.contains_key(&Key::new(&src)) {
+        if found.source_known {
             return Some(found);
         }
-        if let Some(Some((_, entry))) = self.map.slot_mut(bucket) {
-            entry.known_peer = peer;
-            entry.known_generation = generation;
+        let Some(source) = self.map.find(&Key::new(&src)) else {
+            return Some(found);
+        };
+        if peer != 0 {
+            if let Some(Some((_, entry))) = self.map.slot_mut(source) {
+                entry.remembered |= if entry.leg.slot == found.slot {
+                    BY_OWN_CALL
+                } else {
+                    BY_OTHER_CALL
+                };
+            }
+            if let Some(Some((_, entry))) = self.map.slot_mut(bucket) {
+                entry.known_peer = peer;
+                entry.known_generation = generation;
+            }
         }
         Some(Match {
             source_known: true,
@@ -418,14 +457,36 @@ impl MediaIndex {
 
     /// Removes `addr` if it still belongs to call `slot`.
     pub fn remove_if_owned(&mut self, addr: &SocketAddr, slot: u32) {
-        let key = Key::new(addr);
-        if self
-            .map
-            .get(&key)
-            .is_some_and(|entry| entry.leg.slot == slot)
-        {
-            self.map.remove(&key);
+        if self.take_if_owned(addr, slot) != 0 {
             self.generation = self.generation.wrapping_add(1);
+        }
+    }
+
+    /// Removes the addresses of call `slot` that it still owns: the call has
+    /// ended. `addrs` must hold every address indexed for the call (its
+    /// announced and learned ones), so the entries of the call that
+    /// remember one of them go with it: only an address another call may
+    /// remember makes the remembered peers be checked again.
+    pub fn remove_call(&mut self, addrs: &[SocketAddr], slot: u32) {
+        let remembered = addrs
+            .iter()
+            .fold(0, |all, addr| all | self.take_if_owned(addr, slot));
+        if remembered & BY_OTHER_CALL != 0 {
+            self.generation = self.generation.wrapping_add(1);
+        }
+    }
+
+    /// Removes `addr` if it belongs to call `slot`; returns its
+    /// [`Entry::remembered`] (0 when nothing was removed).
+    fn take_if_owned(&mut self, addr: &SocketAddr, slot: u32) -> u8 {
+        let key = Key::new(addr);
+        match self.map.get(&key) {
+            Some(entry) if entry.leg.slot == slot => {
+                let remembered = entry.remembered;
+                self.map.remove(&key);
+                remembered
+            }
+            _ => 0,
         }
     }
 
@@ -446,6 +507,14 @@ mod tests {
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    /// The next number of a xorshift64 sequence (`seed` nonzero).
+    fn xorshift(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
     }
 
     #[test]
@@ -505,11 +574,9 @@ mod tests {
         use std::collections::HashMap;
         let mut index = MediaIndex::new();
         let mut model: HashMap<SocketAddr, u32> = HashMap::new();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
         for step in 0..40_000u32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = xorshift(&mut seed);
             // Few distinct addresses, so that runs collide and removals
             // shift entries back often; some IPv6.
             let port = 4000 + (x % 700) as u16;
@@ -543,13 +610,8 @@ mod tests {
     #[test]
     fn lookup_from_a_stale_peek_agrees_with_a_plain_lookup() {
         let (mut peeking, mut plain) = (MediaIndex::new(), MediaIndex::new());
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || xorshift(&mut seed);
         let pick =
             |r: u64| SocketAddr::from(([10, 0, 0, (r % 5) as u8], 4000 + (r >> 8) as u16 % 40));
         let mut reused = 0;
@@ -625,5 +687,146 @@ mod tests {
         assert!(index.announce(b, 2, Role::Callee, false));
         assert!(index.announce(b, 1, Role::Callee, false));
         assert_eq!(index.leg(&b).unwrap().slot, 1);
+    }
+
+    /// Calls come and go as in the recorder (each keeps the list of the
+    /// addresses it indexed, ends with `remove_call`, drops its oldest
+    /// address past a cap): whatever was remembered, a destination match
+    /// says the source is known exactly when the source is indexed.
+    #[test]
+    fn source_known_is_exact_as_calls_come_and_go() {
+        const CALLS: usize = 12;
+        const CAP: usize = 4;
+        let mut index = MediaIndex::new();
+        let mut owned: Vec<Vec<SocketAddr>> = vec![Vec::new(); CALLS];
+        let mut seed = 0x5DEE_CE66_D1CE_4E5Bu64;
+        let pick = |r: u64| {
+            let port = 4000 + (r >> 8) as u16 % 24;
+            if r & 0x80 == 0 {
+                SocketAddr::from(([10, 0, 0, (r % 4) as u8], port))
+            } else {
+                SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, (r % 2) as u16], port))
+            }
+        };
+        let (mut known, mut remembered_hits, mut kept) = (0, 0, 0);
+        for step in 0..50_000u32 {
+            let r = xorshift(&mut seed);
+            let call = (r >> 40) as usize % CALLS;
+            let slot = call as u32;
+            let a = pick(xorshift(&mut seed));
+            match r % 16 {
+                // A call ends: all its addresses go together.
+                0 => {
+                    let before = index.generation;
+                    index.remove_call(&owned[call], slot);
+                    owned[call].clear();
+                    kept += usize::from(index.generation == before);
+                }
+                // Its oldest address dropped past the cap, alone.
+                1 if !owned[call].is_empty() => {
+                    let old = owned[call].remove(0);
+                    index.remove_if_owned(&old, slot);
+                }
+                2..=4 => {
+                    let role = if r & 0x100 == 0 {
+                        Role::Caller
+                    } else {
+                        Role::Callee
+                    };
+                    if index.announce(a, slot, role, r & 0x200 == 0) && !owned[call].contains(&a) {
+                        if owned[call].len() >= CAP {
+                            let old = owned[call].remove(0);
+                            index.remove_if_owned(&old, slot);
+                        }
+                        owned[call].push(a);
+                    }
+                }
+                5 => {
+                    if owned[call].len() < CAP && index.learn(a, slot, Role::Callee) {
+                        owned[call].push(a);
+                    }
+                }
+                // Packets, mostly of streams seen before.
+                _ => {
+                    // Mostly a stream between two of a call's addresses.
+                    let (mut a, mut dst) = (a, pick(xorshift(&mut seed)));
+                    let addrs = &owned[call];
+                    if r & 0xC00 != 0 && !addrs.is_empty() {
+                        a = addrs[(r >> 12) as usize % addrs.len()];
+                        dst = addrs[(r >> 20) as usize % addrs.len()];
+                    }
+                    for _ in 0..3 {
+                        let indexed = index.leg(&a).is_some();
+                        let peer_memo = index.map.get(&Key::new(&dst)).is_some_and(|e| {
+                            e.known_peer == short_form(&a)
+                                && short_form(&a) != 0
+                                && e.known_generation == index.generation
+                        });
+                        if let Some(m) = index.lookup(a, dst).filter(|m| m.by_destination) {
+                            assert_eq!(m.source_known, indexed, "step {step}: {a} -> {dst}");
+                            known += usize::from(indexed);
+                            remembered_hits += usize::from(peer_memo);
+                        }
+                    }
+                }
+            }
+            // What `remove_call` relies on: every address indexed for a
+            // call is in its list.
+            if step % 16 == 0 {
+                for r in 0..(1u64 << 14) {
+                    let a = pick(r);
+                    if let Some(leg) = index.leg(&a) {
+                        assert!(owned[leg.slot as usize].contains(&a), "step {step}: {a}");
+                    }
+                }
+            }
+        }
+        assert!(known > 10_000, "sources known {known}");
+        assert!(
+            remembered_hits > 5_000,
+            "remembered peers used {remembered_hits}"
+        );
+        assert!(kept > 500, "calls ending without a new generation: {kept}");
+    }
+
+    #[test]
+    fn a_call_ending_leaves_other_calls_peers_remembered() {
+        let mut index = MediaIndex::new();
+        let (a1, b1) = (addr("10.0.0.1:4000"), addr("10.0.0.2:5000"));
+        let (a2, b2) = (addr("10.0.1.1:4000"), addr("10.0.1.2:5000"));
+        for (slot, a, b) in [(1, a1, b1), (2, a2, b2)] {
+            index.announce(a, slot, Role::Caller, true);
+            index.announce(b, slot, Role::Callee, true);
+            // Both directions: each address remembers the other.
+            assert!(index.lookup(b, a).unwrap().source_known);
+            assert!(index.lookup(a, b).unwrap().source_known);
+        }
+        let generation = index.generation;
+        index.remove_call(&[a1, b1], 1);
+        assert_eq!(index.generation, generation, "call 2's peers forgotten");
+        assert!(index.leg(&a1).is_none() && index.leg(&b1).is_none());
+        assert!(index.lookup(b2, a2).unwrap().source_known);
+        // Call 1's address sending to call 2 is no longer known.
+        assert!(!index.lookup(a1, a2).unwrap().source_known);
+
+        // An address remembered within its call, then taken over by another
+        // call: when that call ends, the first call's memory of it is stale.
+        let c = addr("10.0.2.1:4000");
+        index.announce(c, 3, Role::Caller, true);
+        assert!(index.lookup(c, a2).unwrap().source_known); // remembered by call 2
+        assert!(index.lookup(a2, b2).unwrap().source_known);
+        assert!(index.lookup(b2, a2).unwrap().source_known); // a2 remembers b2
+        index.announce(b2, 4, Role::Callee, true);
+        index.remove_call(&[b2], 4);
+        assert!(index.leg(&b2).is_none());
+        assert!(!index.lookup(b2, a2).unwrap().source_known);
+        // Call 2 ending (its a2 remembered by nobody else) keeps call 3's.
+        assert!(index.lookup(a2, c).unwrap().source_known);
+        let generation = index.generation;
+        index.announce(addr("10.0.2.2:5000"), 3, Role::Callee, true);
+        assert!(index.lookup(c, addr("10.0.2.2:5000")).unwrap().source_known);
+        index.remove_call(&[a2, b2], 2);
+        assert_ne!(index.generation, generation, "a2 was remembered by call 3");
+        assert!(!index.lookup(a2, c).unwrap().source_known);
     }
 }
