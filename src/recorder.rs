@@ -9,7 +9,7 @@
 
 use crate::call::dedup::{ChannelFilter, Verdict};
 use crate::call::dialog::{Dialog, DialogEvent, EndReason, PayloadKind, Role, State};
-use crate::call::legs::{self, LegLink};
+use crate::call::legs::{self, LegLink, LinkKeys};
 use crate::call::media_index::Peeked;
 use crate::call::metadata::{self, LocalParty, Metadata, RemoteParty};
 use crate::call::parties::{self, Direction};
@@ -235,6 +235,8 @@ struct CallSlot<W: Write + Seek> {
     media_addrs: Vec<SocketAddr>,
     /// The other leg of this conversation (B2BUA): its slot and Call-ID.
     link: Option<(u32, String, LegLink)>,
+    /// The dialog's numbers' keys as its [`RecentInvite`] holds them.
+    link_keys: LinkKeys,
     /// A SIP message of the call was seen on another hop.
     other_hop_seen: bool,
 }
@@ -271,7 +273,7 @@ struct Core<S: Store> {
     sip_limits: SipLimits,
     /// Initial INVITEs of the last `b2bua.window_ms` (capped): the only
     /// candidates for a new leg's first leg.
-    recent_invites: VecDeque<(Timestamp, u32)>,
+    recent_invites: VecDeque<RecentInvite>,
     /// SIP over SCTP: user messages being reassembled.
     sctp: SctpMessages,
     /// SIP-over-TLS connections already reported (bounded).
@@ -292,6 +294,18 @@ fn is_sip_over_tls(segment: &crate::decode::tcp::Segment<'_>) -> bool {
 
 /// At most this many recent INVITEs are candidates for B2BUA correlation.
 const MAX_RECENT_INVITES: usize = 1024;
+
+/// An initial INVITE that a new dialog may be the second leg of.
+#[derive(Debug, Clone, Copy)]
+struct RecentInvite {
+    /// The dialog's INVITE time: a slot reused since is another call.
+    time: Timestamp,
+    slot: u32,
+    /// Its numbers' keys as they are now (refreshed when they change while
+    /// it rings): only INVITEs sharing a key with a new one are compared
+    /// in full, so the new dialog's candidates are not all read.
+    keys: LinkKeys,
+}
 
 impl<S: Store> Recorder<S> {
     /// A recorder writing finished recordings to `store`.
@@ -799,6 +813,22 @@ impl<S: Store> Core<S> {
         if let Some(Some(slot)) = self.slots.get_mut(slot_id as usize) {
             slot.dialog
                 .handle_message(now, datagram.src, &msg, sdp.as_ref(), &mut events);
+            // A ringing call's numbers can change (an authenticated retry
+            // with an asserted identity): its candidate keys follow.
+            if !slot.dialog.is_answered() && slot.link.is_none() {
+                let keys = LinkKeys::of(&slot.dialog);
+                if keys != slot.link_keys {
+                    slot.link_keys = keys;
+                    let time = slot.dialog.invite_time;
+                    if let Some(r) = self
+                        .recent_invites
+                        .iter_mut()
+                        .find(|r| r.slot == slot_id && r.time == time)
+                    {
+                        r.keys = keys;
+                    }
+                }
+            }
         }
         for &event in &events {
             match event {
@@ -865,26 +895,34 @@ impl<S: Store> Core<S> {
         };
         let window = (b2bua.window_ms as i64).saturating_mul(1_000_000);
         let now = new.dialog.invite_time;
+        let keys = new.link_keys;
         while self
             .recent_invites
             .front()
-            .is_some_and(|(t, _)| now.nanos_since(*t) > window)
+            .is_some_and(|r| now.nanos_since(r.time) > window)
         {
             self.recent_invites.pop_front();
         }
         if found.is_none() && b2bua.auto {
-            found = self.recent_invites.iter().find_map(|&(t, id)| {
-                let s = self.slots.get(id as usize)?.as_ref()?;
-                if id == slot_id || s.link.is_some() || s.dialog.invite_time != t {
+            found = self.recent_invites.iter().find_map(|r| {
+                if !r.keys.may_link(keys) || r.slot == slot_id {
                     return None;
                 }
-                legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (id, l))
+                let s = self.slots.get(r.slot as usize)?.as_ref()?;
+                if s.link.is_some() || s.dialog.invite_time != r.time {
+                    return None;
+                }
+                legs::auto_link(&s.dialog, &new.dialog, window).map(|l| (r.slot, l))
             });
         }
         if self.recent_invites.len() >= MAX_RECENT_INVITES {
             self.recent_invites.pop_front();
         }
-        self.recent_invites.push_back((now, slot_id));
+        self.recent_invites.push_back(RecentInvite {
+            time: now,
+            slot: slot_id,
+            keys,
+        });
         let Some((other, how)) = found else { return };
         let new_call_id = new.dialog.call_id.clone();
         let Some(Some(first)) = self.slots.get_mut(other as usize) else {
@@ -1006,6 +1044,7 @@ impl<S: Store> Core<S> {
         self.stats.calls_seen += 1;
         let call_id = dialog.call_id.clone();
         let slot = CallSlot {
+            link_keys: LinkKeys::of(&dialog),
             dialog,
             recording: None,
             unrecordable: None,

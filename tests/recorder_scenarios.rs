@@ -155,7 +155,8 @@ impl Call {
         }
     }
 
-    fn replay(&self, config: &Config) -> (Vec<(Stereo, Metadata)>, Vec<Outcome>) {
+    /// A recorder that has handled the frames, in time order, and finished.
+    fn recorder(&self, config: &Config) -> Recorder<Memory> {
         let mut frames = self.frames.clone();
         frames.sort_by_key(|(t, _)| *t);
         let mut recorder = Recorder::new(config, Memory::default());
@@ -168,6 +169,11 @@ impl Call {
             });
         }
         recorder.finish();
+        recorder
+    }
+
+    fn replay(&self, config: &Config) -> (Vec<(Stereo, Metadata)>, Vec<Outcome>) {
+        let mut recorder = self.recorder(config);
         let outcomes = recorder.take_outcomes();
         let recs = recorder
             .store()
@@ -690,4 +696,76 @@ fn sip_over_tls_is_counted_and_reported_once_per_connection() {
     let stats = recorder.stats();
     assert_eq!((stats.tls_segments, stats.tls_connections), (3, 2));
     assert_eq!(stats.sip_messages, 0);
+}
+
+/// A PBX's second leg is linked to the first by the caller number that the
+/// first leg's authenticated retry asserted (P-Asserted-Identity), not the
+/// one its first INVITE had: the candidates' numbers follow the retry.
+#[test]
+fn second_leg_links_by_the_caller_number_asserted_on_an_authenticated_retry() {
+    let (phone, pbx, remote) = ("10.1.0.5", "10.1.0.1", "203.0.113.7");
+    let text = |first_line: &str, from: &str, to: &str, call_id: &str, cseq: &str, extra: &str| {
+        format!(
+            "{first_line}\r\nVia: SIP/2.0/UDP 10.1.0.9:5060;branch=z9hG4bK{call_id}{cseq}\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+    };
+    let mut c = Call::new("leg-a@x");
+    let (from_a, to_a) = (
+        format!("<sip:anonymous@{phone}>;tag=a1"),
+        format!("<sip:2302@{pbx}>"),
+    );
+    let (sip_phone, sip_pbx) = (endpoint(phone, 5060), endpoint(pbx, 5060));
+    let invite_a = format!("INVITE sip:2302@{pbx} SIP/2.0");
+    c.udp(
+        0,
+        sip_phone,
+        sip_pbx,
+        text(&invite_a, &from_a, &to_a, "leg-a@x", "1 INVITE", "").as_bytes(),
+    );
+    c.udp(
+        5,
+        sip_pbx,
+        sip_phone,
+        text(
+            "SIP/2.0 407 Proxy Authentication Required",
+            &from_a,
+            &format!("{to_a};tag=p1"),
+            "leg-a@x",
+            "1 INVITE",
+            "",
+        )
+        .as_bytes(),
+    );
+    c.udp(
+        20,
+        sip_phone,
+        sip_pbx,
+        text(
+            &invite_a,
+            &from_a,
+            &to_a,
+            "leg-a@x",
+            "2 INVITE",
+            &format!("P-Asserted-Identity: <sip:1001@{phone}>\r\nProxy-Authorization: Digest username=\"1001\"\r\n"),
+        )
+        .as_bytes(),
+    );
+    // The PBX forwards the call to an outside number: caller 1001, another
+    // callee number than the first leg's.
+    c.udp(
+        30,
+        sip_pbx,
+        endpoint(remote, 5060),
+        text(
+            &format!("INVITE sip:+390255501@{remote} SIP/2.0"),
+            &format!("<sip:1001@{pbx}>;tag=b2"),
+            &format!("<sip:+390255501@{remote}>"),
+            "leg-b@x",
+            "1 INVITE",
+            "",
+        )
+        .as_bytes(),
+    );
+    let recorder = c.recorder(&config());
+    assert_eq!(recorder.stats().legs_linked, 1, "the legs were not linked");
 }

@@ -42,6 +42,49 @@ impl LegLink {
     }
 }
 
+/// Digests of a dialog's caller and callee numbers, for ruling out cheaply
+/// the recent INVITEs a new dialog cannot be another leg of: every automatic
+/// link needs the same caller or callee number ([`auto_link`]), so two
+/// dialogs whose keys share neither are never linked, and only those that
+/// share one are compared in full. A missing or empty number has key 0,
+/// which matches nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkKeys {
+    caller: u32,
+    callee: u32,
+}
+
+impl LinkKeys {
+    /// The keys of `dialog`'s numbers as they are now.
+    pub fn of(dialog: &Dialog) -> Self {
+        LinkKeys {
+            caller: number_key(dialog.party(Role::Caller).number.as_deref()),
+            callee: number_key(dialog.party(Role::Callee).number.as_deref()),
+        }
+    }
+
+    /// False when dialogs with these keys cannot be legs of one
+    /// conversation; true when they may be.
+    pub fn may_link(self, other: LinkKeys) -> bool {
+        (self.caller != 0 && self.caller == other.caller)
+            || (self.callee != 0 && self.callee == other.callee)
+    }
+}
+
+/// A nonzero 32-bit digest of a number (0 for none or empty).
+fn number_key(number: Option<&str>) -> u32 {
+    use std::hash::Hasher;
+    match number {
+        Some(n) if !n.is_empty() => {
+            let mut hasher = rustc_hash::FxHasher::default();
+            hasher.write(n.as_bytes());
+            let h = hasher.finish();
+            ((h ^ h >> 32) as u32).max(1)
+        }
+        _ => 0,
+    }
+}
+
 /// Whether `second` (a dialog just started) is another leg of `first`
 /// (a dialog already tracked), by the automatic rules of the module doc.
 pub fn auto_link(first: &Dialog, second: &Dialog, window_nanos: i64) -> Option<LegLink> {
@@ -171,5 +214,50 @@ mod tests {
         // A callee that happens to call someone else (other numbers).
         let d = invite(1, "127.0.2.20", "127.0.3.30", "777", "t4", "888");
         assert_eq!(auto_link(&a, &d, W), None);
+    }
+
+    /// Over all pairs of many dialogs (B2BUA topologies, derived tags,
+    /// shared and distinct numbers): every link [`auto_link`] finds passes
+    /// [`LinkKeys::may_link`], and pairs with no number in common are ruled
+    /// out by it.
+    #[test]
+    fn keys_never_rule_out_a_link() {
+        let hosts = ["172.16.98.1", "172.16.98.101", "172.16.98.145"];
+        let (mut dialogs, mut numbers) = (Vec::new(), Vec::new());
+        for (i, (src, dst)) in hosts
+            .iter()
+            .flat_map(|s| hosts.iter().filter(move |d| *d != s).map(move |d| (s, d)))
+            .enumerate()
+        {
+            for from in ["telephone1", "2302", "+390255501"] {
+                for tag in ["aa1", "xaa1y", "bb2"] {
+                    for to in ["2302", "telephone2", "777"] {
+                        dialogs.push(invite(i as i64, src, dst, from, tag, to));
+                        numbers.push((from, to));
+                    }
+                }
+            }
+        }
+        let (mut links, mut ruled_out) = (0, 0);
+        for (a, (a_from, a_to)) in dialogs.iter().zip(&numbers) {
+            for (b, (b_from, b_to)) in dialogs.iter().zip(&numbers) {
+                let may = LinkKeys::of(a).may_link(LinkKeys::of(b));
+                if auto_link(a, b, W).is_some() {
+                    assert!(may, "{a_from}->{a_to} and {b_from}->{b_to} linked");
+                    links += 1;
+                }
+                if a_from != b_from && a_to != b_to {
+                    assert!(!may, "{a_from}->{a_to} and {b_from}->{b_to}");
+                    ruled_out += 1;
+                }
+            }
+        }
+        assert!(
+            links > 100 && ruled_out > 1000,
+            "{links} links, {ruled_out} ruled out"
+        );
+        // A missing number matches nothing.
+        let none = LinkKeys::default();
+        assert!(!none.may_link(none));
     }
 }
