@@ -3,11 +3,15 @@
 #
 #   scripts/bench.sh            # scales 1000, 5000 and 20000 concurrent calls
 #   SCALES="5000:20" scripts/bench.sh
+#   SCALES="20000:5:5000" scripts/bench.sh   # 20,000 calls, 5,000 at a time
 #   RUNS=9 scripts/bench.sh     # rounds of measurement per scale (default 5)
 #
 # For each scale CALLS:SECONDS it generates with `taprec synth` a capture of
 # CALLS concurrent G.711 calls (both directions, 20 ms packets, SIP included)
-# lasting SECONDS of talk time, then measures with /usr/bin/time -v:
+# lasting SECONDS of talk time; CALLS:SECONDS:AT_ONCE has only AT_ONCE of
+# them at a time, calls ending and new ones starting all along as on a busy
+# tap (memory per call then divides by AT_ONCE). Then it measures with
+# /usr/bin/time -v:
 #   - the floor: examples/read_floor reads every frame with the same FileReader
 #     and discards it;
 #   - `taprec replay --no-upload` of the same capture into a fresh spool;
@@ -59,14 +63,14 @@ median() {
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
-printf '%-7s %-9s %-11s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" "pkt/s 1core" floor_pps ratio peak_MB KiB/call
+printf '%-11s %-9s %-11s %-11s %-11s %-9s %-8s %-9s %-9s\n' calls packets "pkt/s wall" "pkt/s cpu" "pkt/s 1core" floor_pps ratio peak_MB KiB/call
 results=()
 for scale in $SCALES; do
-    calls=${scale%%:*}
-    secs=${scale##*:}
-    pcap=$BENCH_DIR/synth-$calls-$secs.pcap
+    IFS=: read -r calls secs at_once <<<"$scale"
+    at_once=${at_once:-$calls}
+    pcap=$BENCH_DIR/synth-$calls-$secs-$at_once.pcap
     if [[ ! -s $pcap ]]; then
-        "$TAPREC" --log-level warn synth -o "$pcap" --calls "$calls" --concurrency "$calls" --duration "$secs" >/dev/null
+        "$TAPREC" --log-level warn synth -o "$pcap" --calls "$calls" --concurrency "$at_once" --duration "$secs" >/dev/null
     fi
     frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["totals"]["frames"])' "${pcap%.pcap}.json")
     cat "$pcap" >/dev/null # both runs read it from the page cache
@@ -93,13 +97,15 @@ for scale in $SCALES; do
     WALL=$(median "${walls[@]}") CPU=$(median "${cpus[@]}") RSS_KB=$(median "${rsss[@]}")
     check=$("$CHECK" "${pcap%.pcap}.json" "$BENCH_SPOOL" 50)
 
-    row=$(python3 - "$calls" "$frames" "$WALL" "$CPU" "$one_core_wall" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'
+    row=$(python3 - "$calls" "$at_once" "$frames" "$WALL" "$CPU" "$one_core_wall" "$RSS_KB" "$floor_wall" "$floor_rss" <<'PY'
 import sys
-calls, frames = int(sys.argv[1]), int(sys.argv[2])
-wall, cpu, one, rss, fwall, frss = (float(x) for x in sys.argv[3:])
+calls, at_once, frames = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+wall, cpu, one, rss, fwall, frss = (float(x) for x in sys.argv[4:])
+label = str(calls) if at_once == calls else f"{calls}/{at_once}"
+
 wall, fwall, cpu, one = max(wall, 0.01), max(fwall, 0.01), max(cpu, 0.01), max(one, 0.01)
-print(f"{calls:<7} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} {frames/one/1e6:<11.2f} "
-      f"{frames/fwall/1e6:<9.2f} {wall/fwall:<8.2f} {rss/1024:<9.0f} {(rss-frss)/calls:<9.1f}")
+print(f"{label:<11} {frames:<9} {frames/wall/1e6:<11.2f} {frames/cpu/1e6:<11.2f} {frames/one/1e6:<11.2f} "
+      f"{frames/fwall/1e6:<9.2f} {wall/fwall:<8.2f} {rss/1024:<9.0f} {(rss-frss)/at_once:<9.1f}")
 PY
 )
     echo "$row   (Mpps; ratio = replay wall / floor wall)"
