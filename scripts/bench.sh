@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process benchmark of `taprec replay` (issue 7).
 #
-#   scripts/bench.sh            # scales 1000, 5000 and 20000 concurrent calls
+#   scripts/bench.sh            # 1000, 5000 and 20000 concurrent calls, and 20000 calls 5000 at a time
 #   SCALES="5000:20" scripts/bench.sh
 #   SCALES="20000:5:5000" scripts/bench.sh   # 20,000 calls, 5,000 at a time
 #   RUNS=9 scripts/bench.sh     # rounds of measurement per scale (default 5)
@@ -34,7 +34,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-SCALES=${SCALES:-"1000:20 5000:20 20000:5"}
+SCALES=${SCALES:-"1000:20 5000:20 20000:5 20000:5:5000"}
 RUNS=${RUNS:-5}
 BENCH_DIR=${BENCH_DIR:-/tmp/taprec-bench}
 if [[ -z "${BENCH_SPOOL:-}" ]]; then
