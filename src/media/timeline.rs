@@ -945,6 +945,56 @@ mod tests {
         k * 125_000
     }
 
+    /// Where a channel has no packets (a pause longer than the ring, lost
+    /// packets, a packet that arrives after the one behind it) its samples
+    /// are silence, never what an earlier lap of the ring held.
+    #[test]
+    fn gaps_are_silence_never_an_earlier_laps_samples() {
+        const END: i64 = 64_000;
+        let sizes = vec![160; (END / 160) as usize];
+        let dropped = |i: usize| {
+            let k = i as i64 * 160;
+            (24_000..48_000).contains(&k) || (k >= 48_000 && i.is_multiple_of(7))
+        };
+        let left: Vec<Pkt> = stream(
+            Channel::Left,
+            1,
+            0,
+            0,
+            sizes.clone(),
+            |k| noise(1, k),
+            on_time,
+        )
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped(*i))
+        .map(|(_, p)| p)
+        .collect();
+        let mut right = stream(Channel::Right, 2, 0, 0, sizes, |k| noise(2, k), on_time);
+        // Two of the right's packets swapped in capture order.
+        let (a, b) = (right[300].now, right[301].now);
+        right[300].now = b;
+        right[301].now = a;
+        let mut pkts = left;
+        pkts.extend(right);
+        let (l, r, tl) = run(pkts, T0, at(END, 0), TimelineLimits::default());
+        assert_eq!(l.len(), END as usize);
+        assert_eq!(r.len(), END as usize);
+        assert!(
+            (tl.window as i64) < 24_000,
+            "the pause is longer than the ring"
+        );
+        for k in 0..END {
+            let expected = if dropped((k / 160) as usize) {
+                SILENCE
+            } else {
+                noise(1, k)
+            };
+            assert_eq!(l[k as usize], expected, "left sample {k}");
+            assert_eq!(r[k as usize], noise(2, k), "right sample {k}");
+        }
+    }
+
     /// Feeds packets (in capture order) and finishes at `end`; returns the
     /// left and right channel bytes and the timeline.
     fn run(
