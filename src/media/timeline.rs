@@ -945,6 +945,15 @@ mod tests {
         k * 125_000
     }
 
+    /// The packets but the `i`th of those for which `dropped(i)`.
+    fn without(pkts: Vec<Pkt>, dropped: impl Fn(usize) -> bool) -> Vec<Pkt> {
+        pkts.into_iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped(*i))
+            .map(|(_, p)| p)
+            .collect()
+    }
+
     /// Where a channel has no packets (a pause longer than the ring, lost
     /// packets, a packet that arrives after the one behind it) its samples
     /// are silence, never what an earlier lap of the ring held.
@@ -956,20 +965,18 @@ mod tests {
             let k = i as i64 * 160;
             (24_000..48_000).contains(&k) || (k >= 48_000 && i.is_multiple_of(7))
         };
-        let left: Vec<Pkt> = stream(
-            Channel::Left,
-            1,
-            0,
-            0,
-            sizes.clone(),
-            |k| noise(1, k),
-            on_time,
-        )
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped(*i))
-        .map(|(_, p)| p)
-        .collect();
+        let left = without(
+            stream(
+                Channel::Left,
+                1,
+                0,
+                0,
+                sizes.clone(),
+                |k| noise(1, k),
+                on_time,
+            ),
+            dropped,
+        );
         let mut right = stream(Channel::Right, 2, 0, 0, sizes, |k| noise(2, k), on_time);
         // Two of the right's packets swapped in capture order.
         let (a, b) = (right[300].now, right[301].now);
@@ -1188,20 +1195,18 @@ mod tests {
     #[test]
     fn five_percent_loss_is_silence_at_the_right_place() {
         let dropped = |i: usize| i > 0 && i < 499 && hash(i as u64).is_multiple_of(20);
-        let pkts: Vec<Pkt> = stream(
-            Channel::Right,
-            3,
-            1,
-            1,
-            [160; 500],
-            |k| noise(2, k),
-            on_time,
-        )
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped(*i))
-        .map(|(_, p)| p)
-        .collect();
+        let pkts = without(
+            stream(
+                Channel::Right,
+                3,
+                1,
+                1,
+                [160; 500],
+                |k| noise(2, k),
+                on_time,
+            ),
+            dropped,
+        );
         let lost = (0..500).filter(|&i| dropped(i)).count() as u64;
         assert!((15..=40).contains(&lost), "{lost}");
         let (_, r, tl) = run(pkts, T0, at(80_000, 0), TimelineLimits::default());
